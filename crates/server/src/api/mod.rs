@@ -1,0 +1,53 @@
+//! The HTTP edge: routes, request parsing, envelopes. Rules live in [`crate::auth`].
+
+pub mod authentication;
+pub mod body;
+pub mod dto;
+pub mod envelope;
+pub mod error;
+pub mod health;
+pub mod negotiate;
+pub mod openapi;
+pub mod settings;
+
+use actix_web::{HttpResponse, web};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::Error;
+
+/// Where the server's OpenAPI document is served.
+pub const OPENAPI_JSON_PATH: &str = "/openapi.json";
+
+async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, Error> {
+    Err(Error::MethodNotAllowed)
+}
+
+async fn swagger_ui_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header(("Location", "/swagger-ui/")).finish()
+}
+
+/// Every route of the API, Swagger UI and the document.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/2.0/authentication/sendsms")
+            .route(web::post().to(authentication::send_sms_code))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/2.0/settings")
+            .route(web::get().to(settings::get_portal_settings))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(web::resource("/health").route(web::get().to(health::get_health)).default_service(web::to(method_not_allowed)))
+    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_JSON_PATH, openapi::document()))
+    .route("/swagger-ui", web::get().to(swagger_ui_redirect));
+}
+
+/// The answer for addresses no route matches.
+pub fn default_service() -> actix_web::Route {
+    web::to(not_found)
+}

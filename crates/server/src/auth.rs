@@ -1,0 +1,230 @@
+//! The authentication rules: who is logging in, and sending them an SMS code. Knows nothing of
+//! HTTP; handlers translate requests into these calls.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::CodeSettings;
+use crate::crypto::ServerSecret;
+use crate::error::{Error, Result, SendBudget};
+use crate::otp::OneTimeCode;
+use crate::password::{self, ClientHashParams};
+use crate::phone::MobilePhone;
+use crate::sms::{SmsMessage, SmsSender, text};
+use crate::store::{CodeIssue, NewCode, Store, User};
+
+/// How the caller proves who they are.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// `userName` (email or id) with the password or the client-side hash of it.
+    Password { login: String, proof: PasswordProof },
+    /// A signed `Auth` confirm key from an emailed link.
+    ConfirmKey { email: String, first: bool, key: String },
+    /// Third-party login (`provider` other than empty or `email`).
+    ThirdParty { provider: String },
+    /// Nothing usable was sent.
+    Missing,
+}
+
+#[derive(Clone)]
+pub enum PasswordProof {
+    Plain(String),
+    ClientHash(String),
+}
+
+impl std::fmt::Debug for PasswordProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasswordProof::Plain(_) => "Plain(..)",
+            PasswordProof::ClientHash(_) => "ClientHash(..)",
+        })
+    }
+}
+
+/// The answer to a successful `sendsms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsCodeSent {
+    pub phone_noise: String,
+    pub expires_at: DateTime<Utc>,
+    pub budget: SendBudget,
+}
+
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    secret: ServerSecret,
+    clock: Arc<dyn Clock>,
+    sms: SmsSender,
+    hash_params: ClientHashParams,
+    codes: CodeSettings,
+    sms_two_factor: bool,
+    /// Host of the public URL, for the origin-bound line of the SMS.
+    origin_host: String,
+    /// A stored hash no real user has, verified against when the user is unknown so that unknown
+    /// users take as long as wrong passwords.
+    decoy: User,
+}
+
+pub struct AuthServiceParts {
+    pub store: Arc<dyn Store>,
+    pub secret: ServerSecret,
+    pub clock: Arc<dyn Clock>,
+    pub sms: SmsSender,
+    pub hash_params: ClientHashParams,
+    pub codes: CodeSettings,
+    pub sms_two_factor: bool,
+    pub origin_host: String,
+}
+
+impl AuthService {
+    pub fn new(parts: AuthServiceParts) -> Self {
+        let decoy_salt = crate::crypto::random_hex(16);
+        let decoy = User {
+            id: String::new(),
+            email: String::new(),
+            password_hash: password::stored_hash(&parts.secret, &decoy_salt, &crate::crypto::random_hex(32)),
+            password_salt: decoy_salt,
+            mobile_phone: None,
+            phone_activated: false,
+            disabled: true,
+            created_at: DateTime::UNIX_EPOCH,
+        };
+        Self {
+            store: parts.store,
+            secret: parts.secret,
+            clock: parts.clock,
+            sms: parts.sms,
+            hash_params: parts.hash_params,
+            codes: parts.codes,
+            sms_two_factor: parts.sms_two_factor,
+            origin_host: parts.origin_host,
+            decoy,
+        }
+    }
+
+    pub fn hash_params(&self) -> &ClientHashParams {
+        &self.hash_params
+    }
+
+    pub fn sms_providers(&self) -> Vec<&'static str> {
+        self.sms.describe()
+    }
+
+    pub fn secret(&self) -> &ServerSecret {
+        &self.secret
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The client-side hash of a password, computed on a blocking thread (PBKDF2 is CPU work).
+    pub async fn client_hash(&self, password: String) -> Result<String> {
+        let params = self.hash_params.clone();
+        Ok(tokio::task::spawn_blocking(move || password::client_hash(&password, &params)).await?)
+    }
+
+    /// Identifies the user exactly as login does. Every credential failure is the same
+    /// `AuthenticationFailed`, whether the user is unknown or the password wrong.
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<User> {
+        let user = match credentials {
+            Credentials::Password { login, proof } => self.check_password(login, proof).await?,
+            // Confirm keys are issued by the confirm-link flow, which this server does not have yet:
+            // no key can be valid, and DocSpace answers an invalid one with "user not found".
+            Credentials::ConfirmKey { .. } => return Err(Error::UserNotFound),
+            Credentials::ThirdParty { provider } => return Err(Error::ProviderNotSupported(provider.clone())),
+            Credentials::Missing => return Err(Error::AuthenticationFailed),
+        };
+        if user.disabled {
+            return Err(Error::UserDisabled);
+        }
+        Ok(user)
+    }
+
+    async fn check_password(&self, login: &str, proof: &PasswordProof) -> Result<User> {
+        let login = login.trim();
+        let client_hash = match proof {
+            PasswordProof::ClientHash(hash) => password::normalise_client_hash(hash),
+            PasswordProof::Plain(plain) => self.client_hash(plain.clone()).await?,
+        };
+        let found = if login.is_empty() { None } else { self.store.find_user_by_login(login).await? };
+        // Verify against the decoy when the user is unknown: the same work either way.
+        let candidate = found.as_ref().unwrap_or(&self.decoy);
+        let matches = password::verify_stored(
+            &self.secret,
+            &candidate.password_salt,
+            &client_hash,
+            &candidate.password_hash,
+        );
+        match found {
+            Some(user) if matches => Ok(user),
+            _ => Err(Error::AuthenticationFailed),
+        }
+    }
+
+    /// `sendsms`: authenticate, then issue a new code and hand its SMS to the provider.
+    pub async fn send_sms_code(&self, credentials: &Credentials, culture: Option<&str>) -> Result<SmsCodeSent> {
+        let user = self.authenticate(credentials).await?;
+        if !self.sms_two_factor {
+            return Err(Error::SmsTwoFactorDisabled);
+        }
+        let phone = user.mobile_phone.clone().map(MobilePhone::from_stored).ok_or(Error::MobilePhoneRequired)?;
+        if !self.sms.is_configured() {
+            return Err(Error::SmsNotConfigured);
+        }
+
+        let now = self.clock.now();
+        let code = OneTimeCode::generate(self.codes.length);
+        let new_code = NewCode {
+            id: Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            phone: phone.e164().to_owned(),
+            code_hash: code.stored_hash(&self.secret, &user.id),
+            created_at: now,
+            expires_at: now + Duration::seconds(i64::from(self.codes.ttl_seconds)),
+        };
+        let limit = self.codes.max_live_per_phone;
+        let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, limit).await? {
+            CodeIssue::Issued { live_codes, oldest_expires_at } => (live_codes, oldest_expires_at),
+            CodeIssue::CapReached { retry_at } => {
+                let retry_after_secs = seconds_until(now, retry_at);
+                tracing::info!(user_id = %user.id, to = %phone.noise(), "SMS code refused: live code cap reached");
+                return Err(Error::RateLimited {
+                    retry_after_secs,
+                    budget: SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs },
+                });
+            }
+        };
+
+        let message = SmsMessage {
+            id: Uuid::parse_str(&new_code.id).expect("a UUID we just made"),
+            to: phone.clone(),
+            text: text::render(culture, &code, &self.origin_host),
+            created_at: now,
+        };
+        if let Err(error) = self.sms.send(&message).await {
+            // Nobody will receive this code: withdraw it so it neither works nor counts against the cap.
+            tracing::error!(user_id = %user.id, message_id = %message.id, %error, "SMS could not be sent");
+            self.store.withdraw_code(&new_code.id).await?;
+            return Err(Error::SmsSendFailed);
+        }
+        tracing::info!(user_id = %user.id, to = %phone.noise(), message_id = %message.id, "SMS code sent");
+        Ok(SmsCodeSent {
+            phone_noise: phone.noise(),
+            expires_at: new_code.expires_at,
+            budget: SendBudget {
+                limit,
+                remaining: limit.saturating_sub(live_codes),
+                reset_after_secs: seconds_until(now, oldest_expires_at),
+            },
+        })
+    }
+}
+
+/// Whole seconds from `now` until `then`, rounded up, at least 1.
+pub fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    let ms = (then - now).num_milliseconds().max(0);
+    u64::try_from(ms).unwrap_or(0).div_ceil(1000).max(1)
+}

@@ -1,0 +1,221 @@
+//! Settings: embedded defaults, then an optional TOML file, then `DOCSPACE_AUTH__*` environment
+//! variables, then command-line flags (each layer overrides the one before).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Prefix of environment variables; `__` separates nested keys:
+/// `DOCSPACE_AUTH__CODES__TTL_SECONDS=300` sets `codes.ttl_seconds`.
+pub const ENV_PREFIX: &str = "DOCSPACE_AUTH__";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Folder for the SQLite database, the generated server secret and the development SMS outbox.
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to `sqlite://<data_dir>/docspace-auth.db`.
+    pub database_url: Option<String>,
+    /// Base URL people reach this server at (used in links and the SMS origin line);
+    /// defaults to `http://<bind>`.
+    pub public_url: Option<Url>,
+    /// Server secret keying every stored hash (hex, at least 32 bytes). When unset, one is generated
+    /// into `<data_dir>/server-secret` on first start. Several instances must share one.
+    pub secret: Option<String>,
+    /// Log format: `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes; larger bodies are answered 413.
+    pub max_body_bytes: usize,
+    pub password_hash: PasswordHashSettings,
+    pub codes: CodeSettings,
+    pub sms: SmsSettings,
+    pub two_factor: TwoFactorSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The PBKDF2 parameters DocSpace clients use to compute `passwordHash` (published by
+/// `GET /api/2.0/settings`). Changing them invalidates every stored password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashSettings {
+    pub iterations: u32,
+    /// Output size in bits (a multiple of 8).
+    pub size: u32,
+    /// The portal's salt. When unset, one is generated and kept in the database, so that every
+    /// instance sharing the database publishes the same one.
+    pub salt: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeSettings {
+    /// Digits in a code, 6 to 10.
+    pub length: u8,
+    /// How long a code stays valid.
+    pub ttl_seconds: u32,
+    /// Codes that may be live for one phone at once; one more is refused with 429.
+    pub max_live_per_phone: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    /// Providers in the order they are tried. `development` appends each message to the outbox
+    /// file; an empty list means SMS is not configured and `sendsms` answers 503.
+    pub providers: Vec<String>,
+    /// Where the development provider writes; defaults to `<data_dir>/sms-outbox.jsonl`.
+    pub outbox_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwoFactorSettings {
+    /// SMS two-factor authentication for the portal; when off, `sendsms` answers 403.
+    pub sms: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8092)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            public_url: None,
+            secret: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 8 * 1024,
+            password_hash: PasswordHashSettings::default(),
+            codes: CodeSettings::default(),
+            sms: SmsSettings::default(),
+            two_factor: TwoFactorSettings::default(),
+        }
+    }
+}
+
+impl Default for PasswordHashSettings {
+    fn default() -> Self {
+        // DocSpace's defaults.
+        Self { iterations: 100_000, size: 256, salt: None }
+    }
+}
+
+impl Default for CodeSettings {
+    fn default() -> Self {
+        Self { length: 6, ttl_seconds: 600, max_live_per_phone: 6 }
+    }
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self { providers: vec!["development".to_owned()], outbox_file: None }
+    }
+}
+
+impl Default for TwoFactorSettings {
+    fn default() -> Self {
+        Self { sms: true }
+    }
+}
+
+/// Command-line values that override every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads settings from the layers described in the module documentation.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let mut settings: Settings = figment.extract()?;
+        if let Some(bind) = overrides.bind {
+            settings.bind = bind;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (6..=10).contains(&self.codes.length),
+            "codes.length must be between 6 and 10"
+        );
+        anyhow::ensure!(self.codes.ttl_seconds > 0, "codes.ttl_seconds must be positive");
+        anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
+        anyhow::ensure!(
+            self.password_hash.size >= 128 && self.password_hash.size % 8 == 0,
+            "password_hash.size must be a multiple of 8 and at least 128"
+        );
+        anyhow::ensure!(self.password_hash.iterations > 0, "password_hash.iterations must be positive");
+        anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("docspace-auth.db").display())
+        })
+    }
+
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}/", self.bind)).expect("a socket address makes a valid URL")
+        })
+    }
+
+    pub fn outbox_file(&self) -> PathBuf {
+        self.sms.outbox_file.clone().unwrap_or_else(|| self.data_dir.join("sms-outbox.jsonl"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_nested_keys_and_flags_override_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOCSPACE_AUTH__CODES__TTL_SECONDS", "120");
+            jail.set_env("DOCSPACE_AUTH__DATA_DIR", "/from/env");
+            jail.create_file("c.toml", "[sms]\nproviders = []\n")?;
+            let overrides = Overrides { data_dir: Some("/from/flag".into()), ..Default::default() };
+            let s = Settings::load(Some(Path::new("c.toml")), &overrides).map_err(|e| e.to_string())?;
+            assert_eq!(s.codes.ttl_seconds, 120);
+            assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+            assert!(s.sms.providers.is_empty());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_code_length_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "no_such_key = 1\n")?;
+            assert!(Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            jail.set_env("DOCSPACE_AUTH__CODES__LENGTH", "5");
+            assert!(Settings::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,166 @@
+//! The server secret and the keyed hashes made with it. Codes and password hashes are stored only
+//! as HMAC-SHA256 under a key derived from this secret, so a copy of the database alone reveals
+//! neither; comparisons are constant-time.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a keyed hash is for; each purpose gets its own derived key, so a hash made for one
+/// purpose can never be replayed as another.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Password,
+    SmsCode,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Password => b"docspace-auth/password/v1",
+            Purpose::SmsCode => b"docspace-auth/sms-code/v1",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ServerSecret {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerSecret(..)")
+    }
+}
+
+impl ServerSecret {
+    const MIN_BYTES: usize = 32;
+
+    /// Parses a hex-encoded secret of at least 32 bytes.
+    pub fn from_hex(hex_text: &str) -> anyhow::Result<Self> {
+        let bytes = hex::decode(hex_text.trim()).context("the server secret must be hex")?;
+        anyhow::ensure!(
+            bytes.len() >= Self::MIN_BYTES,
+            "the server secret must be at least {} bytes ({} hex digits)",
+            Self::MIN_BYTES,
+            Self::MIN_BYTES * 2
+        );
+        // Compress any length to one 32-byte master key.
+        let mut mac = HmacSha256::new_from_slice(b"docspace-auth/master").expect("any key length");
+        mac.update(&bytes);
+        Ok(Self { key: mac.finalize().into_bytes().into() })
+    }
+
+    /// Reads the secret from `path`, creating it (random, mode 0600) when it does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    file.write_all(hex::encode(bytes).as_bytes())?;
+                    file.sync_all()?;
+                }
+                // Another process created it first; use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_hex(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> HmacSha256 {
+        let mut derive = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        derive.update(purpose.label());
+        let subkey = derive.finalize().into_bytes();
+        let mut mac = HmacSha256::new_from_slice(&subkey).expect("any key length");
+        for part in parts {
+            // Length-prefix each part so ("ab","c") and ("a","bc") differ.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+
+    /// The keyed hash of `parts`, hex-encoded for storage.
+    pub fn keyed_hash(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
+        hex::encode(self.mac(purpose, parts).finalize().into_bytes())
+    }
+
+    /// Whether `stored_hex` is the keyed hash of `parts`, compared in constant time.
+    pub fn verify(&self, purpose: Purpose, parts: &[&[u8]], stored_hex: &str) -> bool {
+        match hex::decode(stored_hex) {
+            Ok(expected) => self.mac(purpose, parts).verify_slice(&expected).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// `n` random bytes from the operating system's CSPRNG, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> ServerSecret {
+        ServerSecret::from_hex(&"ab".repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn verify_accepts_only_the_same_parts_and_purpose() {
+        let s = secret();
+        let h = s.keyed_hash(Purpose::SmsCode, &[b"user", b"123456"]);
+        assert!(s.verify(Purpose::SmsCode, &[b"user", b"123456"], &h));
+        assert!(!s.verify(Purpose::SmsCode, &[b"user", b"123457"], &h));
+        assert!(!s.verify(Purpose::Password, &[b"user", b"123456"], &h));
+        assert!(!s.verify(Purpose::SmsCode, &[b"use", b"r123456"], &h));
+        assert!(!s.verify(Purpose::SmsCode, &[b"user", b"123456"], "not hex"));
+    }
+
+    #[test]
+    fn a_different_secret_gives_a_different_hash() {
+        let other = ServerSecret::from_hex(&"cd".repeat(32)).unwrap();
+        assert_ne!(
+            secret().keyed_hash(Purpose::Password, &[b"x"]),
+            other.keyed_hash(Purpose::Password, &[b"x"])
+        );
+    }
+
+    #[test]
+    fn short_or_non_hex_secrets_are_refused() {
+        assert!(ServerSecret::from_hex("abcd").is_err());
+        assert!(ServerSecret::from_hex(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn load_or_create_persists_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server-secret");
+        let a = ServerSecret::load_or_create(&path).unwrap();
+        let b = ServerSecret::load_or_create(&path).unwrap();
+        assert_eq!(a.keyed_hash(Purpose::Password, &[b"x"]), b.keyed_hash(Purpose::Password, &[b"x"]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The one error type of the service. Rules return it; `api::error` maps it to HTTP in one place.
+
+use crate::store::StoreError;
+
+/// A caller's SMS send budget, reported in `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the next slot frees up.
+    pub reset_after_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request could not be understood: malformed JSON, a wrong type, an invalid value.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Wrong password, unknown user or missing credentials: deliberately indistinguishable.
+    #[error("User authentication failed")]
+    AuthenticationFailed,
+    #[error("The user could not be found")]
+    UserNotFound,
+    #[error("User disabled")]
+    UserDisabled,
+    #[error("SMS two-factor authentication is not enabled on this portal")]
+    SmsTwoFactorDisabled,
+    #[error(
+        "The user has no mobile phone number; set one with POST /api/2.0/authentication/setphone"
+    )]
+    MobilePhoneRequired,
+    #[error("Login with provider {0:?} is not supported; use userName with password or passwordHash")]
+    ProviderNotSupported(String),
+    #[error("Too many SMS codes requested; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64, budget: SendBudget },
+    #[error("SMS sending is not configured on this server")]
+    SmsNotConfigured,
+    #[error("The SMS could not be sent; try again later")]
+    SmsSendFailed,
+    #[error("No resource at this address")]
+    NotFound,
+    #[error("This method is not allowed here")]
+    MethodNotAllowed,
+    /// Details go to the log, never to the caller.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl Error {
+    /// The stable, machine-readable kind put in the error envelope's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "InvalidRequest",
+            Error::PayloadTooLarge { .. } => "PayloadTooLarge",
+            Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Error::AuthenticationFailed => "AuthenticationFailed",
+            Error::UserNotFound => "UserNotFound",
+            Error::UserDisabled => "UserDisabled",
+            Error::SmsTwoFactorDisabled => "SmsTwoFactorDisabled",
+            Error::MobilePhoneRequired => "MobilePhoneRequired",
+            Error::ProviderNotSupported(_) => "ProviderNotSupported",
+            Error::RateLimited { .. } => "RateLimited",
+            Error::SmsNotConfigured => "SmsNotConfigured",
+            Error::SmsSendFailed => "SmsSendFailed",
+            Error::NotFound => "NotFound",
+            Error::MethodNotAllowed => "MethodNotAllowed",
+            Error::Internal(_) => "InternalError",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,19 @@
+//! docspace-auth: the ONLYOFFICE DocSpace authentication API, centred on Send SMS code.
+//!
+//! A request's path: [`api`] (route, body, envelope) → [`auth`] (rules) → [`store`] (database)
+//! and [`sms`] (delivery).
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod otp;
+pub mod password;
+pub mod phone;
+pub mod sms;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod users;

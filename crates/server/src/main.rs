@@ -1,0 +1,195 @@
+//! The `docspace-auth` command: run the server, administer users.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use docspace_auth_server::clock::SystemClock;
+use docspace_auth_server::config::{Overrides, Settings};
+use docspace_auth_server::startup::{Application, build_auth_service};
+use docspace_auth_server::telemetry;
+use docspace_auth_server::users::NewUser;
+
+/// ONLYOFFICE DocSpace-compatible authentication server: password login with SMS codes.
+///
+/// Settings come from built-in defaults, then --config FILE (TOML), then DOCSPACE_AUTH__* environment
+/// variables (e.g. DOCSPACE_AUTH__CODES__TTL_SECONDS=300), then these flags.
+#[derive(Parser)]
+#[command(name = "docspace-auth", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Folder for the SQLite database, the server secret and the development SMS outbox [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML settings file (keys as in the README)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (API, Swagger UI at /swagger-ui/, document at /openapi.json)
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8092]
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Add, list, change and remove users
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user who can log in with email and password
+    Add {
+        #[arg(long)]
+        email: String,
+        /// The password (visible to other local users in the process list; prefer --password-stdin)
+        #[arg(long, required_unless_present = "password_stdin", conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Mobile phone in international form, e.g. "+44 7400 123456"
+        #[arg(long)]
+        phone: Option<String>,
+        /// Create the user disabled (cannot log in)
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List users
+    List,
+    /// Set or clear a user's mobile phone
+    SetPhone {
+        /// Email or id of the user
+        #[arg(long)]
+        email: String,
+        /// Mobile phone in international form
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        phone: Option<String>,
+        /// Remove the phone instead
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Remove a user
+    Remove {
+        /// Email or id of the user
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let bind = match &cli.command {
+        Command::Serve { bind } => *bind,
+        Command::User(_) => None,
+    };
+    let overrides = Overrides { bind, data_dir: cli.common.data_dir.clone() };
+    let settings = Settings::load(cli.common.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::User(command) => user(settings, command).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format);
+    let app = Application::build(settings.clone()).await?;
+    let base = format!("http://{}", app.address());
+    println!("docspace-auth listening on {base}");
+    println!("  Swagger UI:     {base}/swagger-ui/");
+    println!("  OpenAPI:        {base}/openapi.json");
+    println!("  data directory: {}", settings.data_dir.display());
+    if settings.database_url.is_none() {
+        println!("  database:       {}", settings.data_dir.join("docspace-auth.db").display());
+    }
+    match app.auth().sms_providers().as_slice() {
+        [] => println!("  SMS:            no provider configured (sendsms answers 503)"),
+        providers => {
+            println!("  SMS providers:  {}", providers.join(", "));
+            if providers.contains(&"development") {
+                println!("  SMS messages:   {} (development provider)", settings.outbox_file().display());
+            }
+        }
+    }
+    app.run_until_stopped().await.context("server failed")
+}
+
+async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    let auth = build_auth_service(&settings, Arc::new(SystemClock)).await?;
+    match command {
+        UserCommand::Add { email, password, password_stdin, phone, disabled } => {
+            let password = match password {
+                Some(p) => p,
+                None if password_stdin => read_password_line()?,
+                None => unreachable!("clap requires --password or --password-stdin"),
+            };
+            let user = auth
+                .add_user(NewUser { email: &email, password: &password, phone: phone.as_deref(), disabled })
+                .await?;
+            println!("added {} (id {})", user.email, user.id);
+            match &user.mobile_phone {
+                Some(phone) => println!("  phone {phone}"),
+                None => println!("  no phone yet: add one with `docspace-auth user set-phone --email {} --phone ...`", user.email),
+            }
+        }
+        UserCommand::List => {
+            let users = auth.store().list_users().await?;
+            println!("{:<36}  {:<32}  {:<16}  {:<9}  status", "id", "email", "phone", "activated");
+            for u in &users {
+                println!(
+                    "{:<36}  {:<32}  {:<16}  {:<9}  {}",
+                    u.id,
+                    u.email,
+                    u.mobile_phone.as_deref().unwrap_or("-"),
+                    if u.phone_activated { "yes" } else { "no" },
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+            println!("{} user(s)", users.len());
+        }
+        UserCommand::SetPhone { email, phone, clear } => {
+            let phone = if clear { None } else { phone };
+            match auth.set_user_phone(&email, phone.as_deref()).await? {
+                Some(phone) => println!("{email}: phone set to {phone} (not activated until a code is verified)"),
+                None => println!("{email}: phone removed"),
+            }
+        }
+        UserCommand::Remove { email } => {
+            let user = auth.remove_user(&email).await?;
+            println!("removed {} (id {})", user.email, user.id);
+        }
+    }
+    Ok(())
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
+    let password = input.lines().next().unwrap_or("").to_owned();
+    anyhow::ensure!(!password.is_empty(), "standard input held no password");
+    Ok(password)
+}

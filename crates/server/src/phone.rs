@@ -1,0 +1,100 @@
+//! Mobile phone numbers: validated with libphonenumber's metadata, stored in E.164.
+
+use std::fmt;
+
+use phonenumber::{Mode, Type};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MobilePhone(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("the phone number could not be read; write it in international form, e.g. +44 7400 123456")]
+    Unreadable,
+    #[error("the phone number is not a valid number")]
+    Invalid,
+    #[error("the phone number is not a mobile number ({0}); SMS codes can only go to mobile phones")]
+    NotMobile(&'static str),
+}
+
+impl MobilePhone {
+    /// Parses a number in international form (a leading `+` and country code), accepting only
+    /// valid numbers that can receive SMS: mobile, or fixed-line-or-mobile where the numbering plan
+    /// cannot tell the two apart (North America).
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let number = phonenumber::parse(None, input).map_err(|_| PhoneError::Unreadable)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(PhoneError::Invalid);
+        }
+        match number.number_type(&phonenumber::metadata::DATABASE) {
+            Type::Mobile | Type::FixedLineOrMobile => {}
+            Type::FixedLine => return Err(PhoneError::NotMobile("fixed line")),
+            Type::TollFree => return Err(PhoneError::NotMobile("toll free")),
+            Type::PremiumRate => return Err(PhoneError::NotMobile("premium rate")),
+            Type::SharedCost => return Err(PhoneError::NotMobile("shared cost")),
+            _ => return Err(PhoneError::NotMobile("not a mobile line")),
+        }
+        Ok(Self(number.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Wraps a number already stored in E.164 (validated when it was stored).
+    pub fn from_stored(e164: String) -> Self {
+        Self(e164)
+    }
+
+    pub fn e164(&self) -> &str {
+        &self.0
+    }
+
+    /// The number as shown to the person logging in: `+`, the first 4 digits, one `*` per hidden
+    /// digit, the last 4 digits (`+12015550123` → `+1201***0123`). Numbers of 8 digits or fewer
+    /// hide nothing but the middle they have.
+    pub fn noise(&self) -> String {
+        let digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
+        let shown = 4.min(digits.len() / 2);
+        let hidden = digits.len() - 2 * shown;
+        let mut out = String::with_capacity(digits.len() + 1);
+        out.push('+');
+        out.extend(&digits[..shown]);
+        out.extend(std::iter::repeat_n('*', hidden));
+        out.extend(&digits[digits.len() - shown..]);
+        out
+    }
+}
+
+impl fmt::Display for MobilePhone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_mobile_and_north_american_numbers_in_e164() {
+        assert_eq!(MobilePhone::parse("+1 201 555 0123").unwrap().e164(), "+12015550123");
+        assert_eq!(MobilePhone::parse("+44 7400 123456").unwrap().e164(), "+447400123456");
+        assert_eq!(MobilePhone::parse("+49 151 23456789").unwrap().e164(), "+4915123456789");
+    }
+
+    #[test]
+    fn refuses_invalid_fixed_line_and_special_rate_numbers() {
+        assert_eq!(MobilePhone::parse("hello"), Err(PhoneError::Unreadable));
+        assert_eq!(MobilePhone::parse("2015550123"), Err(PhoneError::Unreadable));
+        assert_eq!(MobilePhone::parse("+1 555 555 0123"), Err(PhoneError::Invalid));
+        assert!(matches!(MobilePhone::parse("+44 20 7946 0000"), Err(PhoneError::NotMobile(_))));
+        assert!(matches!(MobilePhone::parse("+44 800 123 4567"), Err(PhoneError::NotMobile(_))));
+        assert!(matches!(MobilePhone::parse("+44 909 876 5432"), Err(PhoneError::NotMobile(_))));
+    }
+
+    #[test]
+    fn noise_keeps_four_digits_each_side() {
+        assert_eq!(MobilePhone::parse("+12015550123").unwrap().noise(), "+1201***0123");
+        assert_eq!(MobilePhone::parse("+447400123456").unwrap().noise(), "+4474****3456");
+        // Long numbers (DocSpace throws on 10+ digits) and short ones both work.
+        assert_eq!(MobilePhone::from_stored("+861391234567890".into()).noise(), "+8613*******7890");
+        assert_eq!(MobilePhone::from_stored("+1234567".into()).noise(), "+123*567");
+    }
+}

@@ -1,0 +1,109 @@
+//! Wiring: settings → store, secret, SMS providers → the rules → the HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::api;
+use crate::api::body::BodyLimit;
+use crate::auth::{AuthService, AuthServiceParts};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::crypto::{ServerSecret, random_hex};
+use crate::password::ClientHashParams;
+use crate::sms::SmsSender;
+use crate::store::{SqliteStore, Store};
+use crate::telemetry::log_requests;
+
+/// Key of the generated password salt in the portal settings table.
+const PASSWORD_SALT_KEY: &str = "password_hash.salt";
+
+/// Opens the data directory and database and assembles the rules; used by `serve` and by the
+/// `user` commands alike.
+pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AuthService> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let secret = match &settings.secret {
+        Some(hex) => ServerSecret::from_hex(hex).context("in setting `secret`")?,
+        None => ServerSecret::load_or_create(&settings.data_dir.join("server-secret"))?,
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::connect(&settings.database_url()).await.context("opening the database")?,
+    );
+    let salt = match &settings.password_hash.salt {
+        Some(salt) => salt.clone(),
+        None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
+    };
+    let public_url = settings.public_url();
+    Ok(AuthService::new(AuthServiceParts {
+        store,
+        secret,
+        clock,
+        sms: SmsSender::from_settings(settings)?,
+        hash_params: ClientHashParams {
+            iterations: settings.password_hash.iterations,
+            size_bits: settings.password_hash.size,
+            salt,
+        },
+        codes: settings.codes.clone(),
+        sms_two_factor: settings.two_factor.sms,
+        origin_host: public_url.host_str().unwrap_or("localhost").to_owned(),
+    }))
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    address: SocketAddr,
+    server: actix_web::dev::Server,
+    auth: web::Data<AuthService>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with a given clock, so tests can move time.
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let auth = build_auth_service(&settings, clock).await?;
+        let auth = web::Data::new(auth);
+        let shared = auth.clone();
+        let listener =
+            TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let body_limit = BodyLimit(settings.max_body_bytes);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(body_limit)
+                .wrap(from_fn(api::negotiate::negotiate_media_type))
+                .wrap(from_fn(log_requests))
+                .configure(api::configure)
+                .default_service(api::default_service())
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { address, server, auth })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The rules the server runs on (tests and admin tooling use it to set up users).
+    pub fn auth(&self) -> Arc<AuthService> {
+        self.auth.clone().into_inner()
+    }
+
+    /// Serves until SIGINT/SIGTERM, finishing requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
