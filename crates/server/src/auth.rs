@@ -152,12 +152,8 @@ impl AuthService {
         let found = if login.is_empty() { None } else { self.store.find_user_by_login(login).await? };
         // Verify against the decoy when the user is unknown: the same work either way.
         let candidate = found.as_ref().unwrap_or(&self.decoy);
-        let matches = password::verify_stored(
-            &self.secret,
-            &candidate.password_salt,
-            &client_hash,
-            &candidate.password_hash,
-        );
+        let matches =
+            password::verify_stored(&self.secret, &candidate.password_salt, &client_hash, &candidate.password_hash);
         match found {
             Some(user) if matches => Ok(user),
             _ => Err(Error::AuthenticationFailed),

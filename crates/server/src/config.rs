@@ -157,10 +157,7 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            (6..=10).contains(&self.codes.length),
-            "codes.length must be between 6 and 10"
-        );
+        anyhow::ensure!((6..=10).contains(&self.codes.length), "codes.length must be between 6 and 10");
         anyhow::ensure!(self.codes.ttl_seconds > 0, "codes.ttl_seconds must be positive");
         anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
         anyhow::ensure!(
@@ -173,9 +170,9 @@ impl Settings {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("docspace-auth.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("docspace-auth.db").display()))
     }
 
     pub fn public_url(&self) -> Url {

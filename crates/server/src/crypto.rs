@@ -138,10 +138,7 @@ mod tests {
     #[test]
     fn a_different_secret_gives_a_different_hash() {
         let other = ServerSecret::from_hex(&"cd".repeat(32)).unwrap();
-        assert_ne!(
-            secret().keyed_hash(Purpose::Password, &[b"x"]),
-            other.keyed_hash(Purpose::Password, &[b"x"])
-        );
+        assert_ne!(secret().keyed_hash(Purpose::Password, &[b"x"]), other.keyed_hash(Purpose::Password, &[b"x"]));
     }
 
     #[test]

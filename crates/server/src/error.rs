@@ -29,9 +29,7 @@ pub enum Error {
     UserDisabled,
     #[error("SMS two-factor authentication is not enabled on this portal")]
     SmsTwoFactorDisabled,
-    #[error(
-        "The user has no mobile phone number; set one with POST /api/2.0/authentication/setphone"
-    )]
+    #[error("The user has no mobile phone number; set one with POST /api/2.0/authentication/setphone")]
     MobilePhoneRequired,
     #[error("Login with provider {0:?} is not supported; use userName with password or passwordHash")]
     ProviderNotSupported(String),

@@ -153,7 +153,10 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             println!("added {} (id {})", user.email, user.id);
             match &user.mobile_phone {
                 Some(phone) => println!("  phone {phone}"),
-                None => println!("  no phone yet: add one with `docspace-auth user set-phone --email {} --phone ...`", user.email),
+                None => println!(
+                    "  no phone yet: add one with `docspace-auth user set-phone --email {} --phone ...`",
+                    user.email
+                ),
             }
         }
         UserCommand::List => {

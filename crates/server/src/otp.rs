@@ -4,8 +4,8 @@
 use std::fmt;
 
 use rand::Rng;
-use rand::rngs::OsRng;
 use rand::TryRngCore;
+use rand::rngs::OsRng;
 
 use crate::crypto::{Purpose, ServerSecret};
 

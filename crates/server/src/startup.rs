@@ -30,9 +30,8 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(hex) => ServerSecret::from_hex(hex).context("in setting `secret`")?,
         None => ServerSecret::load_or_create(&settings.data_dir.join("server-secret"))?,
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&settings.database_url()).await.context("opening the database")?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::connect(&settings.database_url()).await.context("opening the database")?);
     let salt = match &settings.password_hash.salt {
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
@@ -71,8 +70,7 @@ impl Application {
         let auth = build_auth_service(&settings, clock).await?;
         let auth = web::Data::new(auth);
         let shared = auth.clone();
-        let listener =
-            TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
+        let listener = TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
         let address = listener.local_addr()?;
         let body_limit = BodyLimit(settings.max_body_bytes);
         let server = HttpServer::new(move || {

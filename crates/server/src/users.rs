@@ -75,9 +75,6 @@ impl AuthService {
     }
 
     async fn find_user(&self, login: &str) -> Result<User, AdminError> {
-        self.store()
-            .find_user_by_login(login.trim())
-            .await?
-            .ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))
+        self.store().find_user_by_login(login.trim()).await?.ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))
     }
 }

@@ -3,9 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::JsonBody;
-use super::envelope::ErrorApiResponse;
 use super::dto::{AuthRequestsDto, AuthenticationTokenDto, AuthenticationTokenWrapper};
 use super::envelope;
+use super::envelope::ErrorApiResponse;
 use super::error::insert_rate_limit_headers;
 use crate::auth::AuthService;
 use crate::error::Error;

@@ -34,8 +34,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(8 * 1024, |l| l.0);
         let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?").to_owned());
-        let declared_length =
-            req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let declared_length = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
             if let Some(ct) = &content_type
@@ -48,7 +47,8 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
             }
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| Error::InvalidRequest(format!("The request body could not be read: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| Error::InvalidRequest(format!("The request body could not be read: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(Error::PayloadTooLarge { limit });
                 }
@@ -60,6 +60,10 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
             }
             if content_type.is_none() {
                 return Err(unsupported("none"));
+            }
+            // serde would read a struct from an array too; DocSpace's bodies are objects.
+            if text[0] != b'{' {
+                return Err(Error::InvalidRequest("The request body must be a JSON object".into()));
             }
             let deserializer = &mut serde_json::Deserializer::from_slice(text);
             serde_path_to_error::deserialize(deserializer).map(JsonBody).map_err(|e| {

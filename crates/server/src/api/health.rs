@@ -2,9 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::envelope::ErrorApiResponse;
 use super::dto::{HealthDto, HealthWrapper};
 use super::envelope;
+use super::envelope::ErrorApiResponse;
 use crate::auth::AuthService;
 use crate::error::Error;
 

@@ -42,7 +42,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(settings::get_portal_settings))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(web::resource("/health").route(web::get().to(health::get_health)).default_service(web::to(method_not_allowed)))
+    .service(
+        web::resource("/health").route(web::get().to(health::get_health)).default_service(web::to(method_not_allowed)),
+    )
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_JSON_PATH, openapi::document()))
     .route("/swagger-ui", web::get().to(swagger_ui_redirect));
 }

@@ -2,9 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::envelope::ErrorApiResponse;
 use super::dto::{PasswordHasherDto, SettingsDto, SettingsWrapper};
 use super::envelope;
+use super::envelope::ErrorApiResponse;
 use crate::auth::AuthService;
 
 /// Get the portal settings

@@ -49,8 +49,7 @@ impl SmsProvider for DevelopmentOutbox {
         if let Some(parent) = self.path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
-        let mut file =
-            tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(io)?;
+        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(io)?;
         // One write of the whole line keeps concurrent appenders' lines whole (O_APPEND).
         file.write_all(line.as_bytes()).await.map_err(io)?;
         // The message is on disk before the caller answers 200.
@@ -86,8 +85,7 @@ mod tests {
             assert_eq!(delivery.provider, "development");
         }
         let content = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            content.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = content.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["to"], "+12015550123");
         assert_eq!(lines[1]["text"], "Code: 222222");

@@ -4,10 +4,7 @@ use crate::otp::OneTimeCode;
 
 /// The first line before the code, per language; unknown cultures get English.
 fn code_prefix(culture: Option<&str>) -> &'static str {
-    let language = culture
-        .and_then(|c| c.split(['-', '_']).next())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    let language = culture.and_then(|c| c.split(['-', '_']).next()).map(str::to_ascii_lowercase).unwrap_or_default();
     match language.as_str() {
         "de" | "fr" => "Code: ",
         "es" | "pt" => "Código: ",

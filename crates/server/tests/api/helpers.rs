@@ -1,0 +1,152 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use docspace_auth_server::auth::AuthService;
+use docspace_auth_server::clock::ManualClock;
+use docspace_auth_server::config::Settings;
+use docspace_auth_server::startup::Application;
+use docspace_auth_server::users::NewUser;
+use serde_json::{Value, json};
+
+pub const EMAIL: &str = "alice@example.com";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const PHONE: &str = "+1 201 555 0123";
+pub const PHONE_E164: &str = "+12015550123";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub auth: Arc<AuthService>,
+    pub clock: Arc<ManualClock>,
+    pub settings: Settings,
+    // Dropped last: removes the data directory.
+    _data: tempfile::TempDir,
+}
+
+/// Settings for a test: a fresh data dir, an ephemeral port, cheap PBKDF2 (the iteration count is
+/// a setting; the default 100 000 is exercised by the benchmark and unit tests).
+pub fn test_settings(data: &tempfile::TempDir) -> Settings {
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.data_dir = data.path().to_path_buf();
+    settings.password_hash.iterations = 1_000;
+    settings
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T10:00:00.000Z").unwrap().to_utc()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&data);
+    configure(&mut settings);
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let app = Application::build_with_clock(settings.clone(), clock.clone()).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let auth = app.auth();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { base, http: reqwest::Client::new(), auth, clock, settings, _data: data }
+}
+
+impl TestApp {
+    pub async fn add_user(&self, email: &str, phone: Option<&str>, disabled: bool) {
+        self.auth.add_user(NewUser { email, password: PASSWORD, phone, disabled }).await.expect("user added");
+    }
+
+    /// Alice: enabled, with a mobile phone.
+    pub async fn add_alice(&self) {
+        self.add_user(EMAIL, Some(PHONE), false).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send_sms(&self, body: &Value) -> reqwest::Response {
+        self.post_raw("/api/2.0/authentication/sendsms", "application/json", body.to_string()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub fn outbox_path(&self) -> PathBuf {
+        self.settings.outbox_file()
+    }
+
+    /// Every message the development provider wrote.
+    pub fn outbox(&self) -> Vec<Value> {
+        match std::fs::read_to_string(self.outbox_path()) {
+            Ok(text) => text.lines().map(|l| serde_json::from_str(l).expect("outbox line is JSON")).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("reading outbox: {e}"),
+        }
+    }
+
+    /// The code in the newest outbox message.
+    pub fn last_code(&self) -> String {
+        let outbox = self.outbox();
+        let text = outbox.last().expect("a message was sent")["text"].as_str().unwrap().to_owned();
+        text.split_whitespace().find(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit())).unwrap().to_owned()
+    }
+
+    /// Rows of the codes table, read straight from the database file.
+    pub async fn stored_code_count(&self) -> i64 {
+        let pool = sqlx::SqlitePool::connect(&self.settings.database_url()).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_codes").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+
+    /// Every byte the database keeps on disk (main file and write-ahead log).
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.settings.data_dir.clone()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("docspace-auth.db") {
+                bytes.extend(std::fs::read(path).unwrap());
+            }
+        }
+        bytes
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+pub fn login_body() -> Value {
+    json!({"userName": EMAIL, "password": PASSWORD})
+}
+
+/// The body of a response, parsed as JSON (whatever its content type says).
+pub async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts `response` is the error envelope with this status and type; returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, kind: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert_eq!(body["status"], 1, "{body}");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert_eq!(body["error"]["stack"], Value::Null, "{body}");
+    assert_eq!(body["error"]["hresult"], 0, "{body}");
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["error", "status", "statusCode"], "{body}");
+    body
+}

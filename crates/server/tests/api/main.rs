@@ -1,0 +1,7 @@
+//! Integration tests: the real server on 127.0.0.1:0 with a fresh data directory each.
+
+mod cli;
+mod content;
+mod docs;
+mod helpers;
+mod send_sms;

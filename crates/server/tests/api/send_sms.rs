@@ -1,0 +1,242 @@
+//! `POST /api/2.0/authentication/sendsms`: CONTRACT.md section 4, step by step.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn sends_a_code_by_sms_and_answers_in_the_success_envelope() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+
+    let response = app.send_sms(&login_body()).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["x-ratelimit-limit"], "6");
+    assert_eq!(response.headers()["x-ratelimit-remaining"], "5");
+    assert_eq!(response.headers()["x-ratelimit-reset"], "600");
+    let text = response.text().await.unwrap();
+    // Byte for byte: payload fields in order, nulls omitted, no token, expiry = now + 10 minutes.
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"response":{{"expires":"2026-11-28T10:10:00.000Z","sms":true,"phoneNoise":"+1201***0123","tfa":false}},"count":1,"links":[{{"href":"{}/api/2.0/authentication/sendsms","action":"POST"}}],"status":0,"statusCode":200}}"#,
+            app.base
+        )
+    );
+
+    let outbox = app.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["to"], PHONE_E164);
+    let code = app.last_code();
+    assert_eq!(code.len(), 6);
+    assert_eq!(outbox[0]["text"], format!("Code: {code}\n\n@127.0.0.1 #{code}"));
+    assert!(!text.contains(&code), "the answer must not carry the code");
+    assert_eq!(app.stored_code_count().await, 1);
+}
+
+#[tokio::test]
+async fn password_hash_computed_from_the_published_settings_logs_in() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let settings = json_of(app.http.get(app.url("/api/2.0/settings")).send().await.unwrap()).await;
+    let published = &settings["response"]["passwordHash"];
+    assert_eq!(published["size"], 256);
+    assert_eq!(published["iterations"], 1000);
+    let params = docspace_auth_server::password::ClientHashParams {
+        iterations: published["iterations"].as_u64().unwrap() as u32,
+        size_bits: published["size"].as_u64().unwrap() as u32,
+        salt: published["salt"].as_str().unwrap().to_owned(),
+    };
+    let hash = docspace_auth_server::password::client_hash(PASSWORD, &params);
+
+    // Upper-case hex and the login in another case are fine; the password field is then unused.
+    let response = app
+        .send_sms(&json!({"userName": "ALICE@example.com", "passwordHash": hash.to_uppercase(), "password": "ignored"}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn every_credential_failure_is_the_same_401() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let mut bodies = Vec::new();
+    for body in [
+        json!({"userName": EMAIL, "password": "wrong password"}),
+        json!({"userName": "nobody@example.com", "password": PASSWORD}),
+        json!({"userName": EMAIL, "passwordHash": "00ff"}),
+        json!({"userName": EMAIL}),
+        json!({"password": PASSWORD}),
+        json!({"userName": "", "password": ""}),
+        json!({}),
+    ] {
+        let error = assert_error(app.send_sms(&body).await, 401, "AuthenticationFailed").await;
+        assert_eq!(error["error"]["message"], "User authentication failed");
+        bodies.push(error);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical answers");
+    assert!(app.outbox().is_empty());
+    assert_eq!(app.stored_code_count().await, 0);
+}
+
+#[tokio::test]
+async fn disabled_user_is_refused_after_a_correct_password() {
+    let app = spawn_app().await;
+    app.add_user(EMAIL, Some(PHONE), true).await;
+    let error = assert_error(app.send_sms(&login_body()).await, 403, "UserDisabled").await;
+    assert_eq!(error["error"]["message"], "User disabled");
+    // A wrong password does not reveal that the account exists but is disabled.
+    assert_error(app.send_sms(&json!({"userName": EMAIL, "password": "nope"})).await, 401, "AuthenticationFailed")
+        .await;
+    assert!(app.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn sms_two_factor_off_is_403_not_500() {
+    let app = spawn_app_with(|s| s.two_factor.sms = false).await;
+    app.add_alice().await;
+    assert_error(app.send_sms(&login_body()).await, 403, "SmsTwoFactorDisabled").await;
+    assert!(app.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn user_without_a_phone_is_told_to_set_one() {
+    let app = spawn_app().await;
+    app.add_user(EMAIL, None, false).await;
+    let error = assert_error(app.send_sms(&login_body()).await, 400, "MobilePhoneRequired").await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("setphone"));
+    assert_eq!(app.stored_code_count().await, 0);
+}
+
+#[tokio::test]
+async fn third_party_providers_are_a_clear_400() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let error = assert_error(
+        app.send_sms(&json!({"provider": "google", "accessToken": "t"})).await,
+        400,
+        "ProviderNotSupported",
+    )
+    .await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("google"));
+}
+
+#[tokio::test]
+async fn confirm_data_with_an_invalid_key_is_user_not_found() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let error = assert_error(
+        app.send_sms(&json!({"confirmData": {"email": EMAIL, "first": true, "key": "forged"}})).await,
+        404,
+        "UserNotFound",
+    )
+    .await;
+    assert_eq!(error["error"]["message"], "The user could not be found");
+    assert_error(app.send_sms(&json!({"confirmData": {"email": "not an email"}})).await, 400, "InvalidRequest").await;
+    assert!(app.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn no_sms_provider_is_503_and_issues_no_code() {
+    let app = spawn_app_with(|s| s.sms.providers.clear()).await;
+    app.add_alice().await;
+    assert_error(app.send_sms(&login_body()).await, 503, "SmsNotConfigured").await;
+    assert_eq!(app.stored_code_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_failing_provider_is_503_and_its_code_is_withdrawn() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    // A directory where the outbox file should be: every append fails.
+    std::fs::create_dir_all(app.outbox_path()).unwrap();
+    assert_error(app.send_sms(&login_body()).await, 503, "SmsSendFailed").await;
+    assert_eq!(app.stored_code_count().await, 0, "an undelivered code must not stay live");
+}
+
+#[tokio::test]
+async fn the_seventh_live_code_for_a_phone_is_refused_until_one_expires() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    for sent in 1..=6u32 {
+        let response = app.send_sms(&login_body()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-ratelimit-remaining"], (6 - sent).to_string().as_str());
+        app.advance(Duration::seconds(10));
+    }
+    // Earlier codes stay live: six are live now; the oldest expires 600 - 60 = 540 s from now.
+    let response = app.send_sms(&login_body()).await;
+    assert_eq!(response.headers()["retry-after"], "540");
+    assert_eq!(response.headers()["x-ratelimit-limit"], "6");
+    assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(response.headers()["x-ratelimit-reset"], "540");
+    assert_error(response, 429, "RateLimited").await;
+    assert_eq!(app.outbox().len(), 6);
+    assert_eq!(app.stored_code_count().await, 6);
+
+    app.advance(Duration::seconds(540));
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200, "a slot frees when the oldest code expires");
+    assert_eq!(app.outbox().len(), 7);
+}
+
+#[tokio::test]
+async fn the_cap_holds_under_concurrent_requests() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let body = login_body();
+    let requests = (0..12).map(|_| app.send_sms(&body));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(requests).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 6, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+    assert_eq!(app.stored_code_count().await, 6);
+}
+
+#[tokio::test]
+async fn culture_picks_the_language_of_the_sms() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let mut body = login_body();
+    body["culture"] = json!("ru-RU");
+    assert_eq!(app.send_sms(&body).await.status(), 200);
+    let code = app.last_code();
+    assert_eq!(app.outbox()[0]["text"], format!("Код: {code}\n\n@127.0.0.1 #{code}"));
+}
+
+#[tokio::test]
+async fn session_code_and_recaptcha_fields_are_accepted_in_both_forms() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    for recaptcha in [json!(0), json!(3), json!("hCaptcha"), json!("iOSV2"), Value::Null] {
+        let mut body = login_body();
+        body["recaptchaType"] = recaptcha.clone();
+        body["recaptchaResponse"] = json!("token");
+        body["session"] = json!(true);
+        body["code"] = json!("123456");
+        body["unknownField"] = json!({"ignored": true});
+        assert_eq!(app.send_sms(&body).await.status(), 200, "recaptchaType {recaptcha}");
+    }
+}
+
+#[tokio::test]
+async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+        codes.push(app.last_code());
+    }
+    let bytes = app.database_bytes();
+    assert!(!bytes.is_empty());
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(PHONE_E164.as_bytes()), "sanity: the scan sees stored data");
+    assert!(!contains(PASSWORD.as_bytes()), "password stored in plain text");
+    for code in codes {
+        assert!(!contains(code.as_bytes()), "code {code} stored in plain text");
+    }
+}
