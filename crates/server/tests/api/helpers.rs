@@ -27,9 +27,8 @@ pub struct TestApp {
 /// Settings for a test: a fresh data dir, an ephemeral port, cheap PBKDF2 (the iteration count is
 /// a setting; the default 100 000 is exercised by the benchmark and unit tests).
 pub fn test_settings(data: &tempfile::TempDir) -> Settings {
-    let mut settings = Settings::default();
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.data_dir = data.path().to_path_buf();
+    let mut settings =
+        Settings { bind: "127.0.0.1:0".parse().unwrap(), data_dir: data.path().to_path_buf(), ..Default::default() };
     settings.password_hash.iterations = 1_000;
     settings
 }
