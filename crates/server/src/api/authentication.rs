@@ -34,9 +34,9 @@ use crate::error::Error;
     operation_id = "sendSmsCode",
     tag = "Authentication",
     request_body(
-        content = AuthRequestsDto,
+        content = Option<AuthRequestsDto>,
         content_type = "application/json",
-        description = "Authentication request parameters. `text/json` and `application/*+json` are accepted too.",
+        description = "Authentication request parameters. `text/json` and `application/*+json` are accepted too; an empty body is a request with no fields.",
         example = json!({"userName": "alice@example.com", "passwordHash": "9c8b…(64 hex digits)", "culture": "en-US"})
     ),
     responses(

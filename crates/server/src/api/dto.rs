@@ -35,7 +35,9 @@ pub struct AuthRequestsDto {
     pub code_oauth: Option<String>,
     /// Session-based authentication: the cookie ends with the browser session (ignored by `sendsms`).
     pub session: Option<bool>,
+    /// Login-link data (a signed `Auth` confirm key), used instead of `userName` and a password.
     pub confirm_data: Option<ConfirmData>,
+    /// Kind of CAPTCHA `recaptchaResponse` comes from.
     pub recaptcha_type: Option<RecaptchaType>,
     /// reCAPTCHA or hCaptcha response token.
     pub recaptcha_response: Option<String>,
@@ -136,6 +138,7 @@ fn rfc3339_millis<S: Serializer>(value: &Option<DateTime<Utc>>, serializer: S) -
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsDto {
+    /// How clients compute the `passwordHash` field of login requests.
     pub password_hash: PasswordHasherDto,
     /// The portal's default culture.
     #[schema(example = "en-US")]
@@ -153,8 +156,10 @@ pub struct PasswordHasherDto {
     /// Hash size in bits.
     #[schema(example = 256)]
     pub size: u32,
+    /// PBKDF2 iteration count.
     #[schema(example = 100000)]
     pub iterations: u32,
+    /// The portal's salt, used as its UTF-8 bytes.
     #[schema(example = "4c1d5e8f0a2b3c6d7e9f0a1b2c3d4e5f")]
     pub salt: String,
 }

@@ -32,6 +32,7 @@ pub struct Envelope<T> {
 #[schema(example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
     "stack": null, "hresult": 0}, "status": 1, "statusCode": 401}))]
 pub struct ErrorApiResponse {
+    /// What went wrong.
     pub error: ErrorDetail,
     /// Always 1 for errors.
     pub status: i32,
@@ -39,6 +40,7 @@ pub struct ErrorApiResponse {
     pub status_code: u16,
 }
 
+/// An error: a sentence for people and a stable kind for programs.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// A sentence for people.
@@ -101,9 +103,11 @@ macro_rules! envelope_schema {
         #[serde(rename_all = "camelCase")]
         #[allow(dead_code)]
         pub struct $name {
+            /// The payload.
             pub response: $payload,
             /// 1 for one object, the length of a list, 0 for null.
             pub count: i32,
+            /// The request that produced this answer.
             pub links: Vec<$crate::api::envelope::Link>,
             /// Always 0 for success.
             pub status: i32,

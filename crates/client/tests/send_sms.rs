@@ -1,0 +1,84 @@
+//! The generated client against the real server on 127.0.0.1:0.
+
+use docspace_auth_client::{Client, Error, error_envelope, password_hash, types};
+use docspace_auth_server::config::Settings;
+use docspace_auth_server::startup::Application;
+use docspace_auth_server::users::NewUser;
+
+const EMAIL: &str = "alice@example.com";
+const PASSWORD: &str = "correct horse";
+
+struct Server {
+    client: Client,
+    outbox: std::path::PathBuf,
+    _data: tempfile::TempDir,
+}
+
+async fn start_server_with_alice() -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings =
+        Settings { bind: "127.0.0.1:0".parse().unwrap(), data_dir: data.path().into(), ..Default::default() };
+    settings.password_hash.iterations = 1_000;
+    let app = Application::build(settings.clone()).await.unwrap();
+    app.auth()
+        .add_user(NewUser { email: EMAIL, password: PASSWORD, phone: Some("+1 201 555 0123"), disabled: false })
+        .await
+        .unwrap();
+    let client = Client::new(&format!("http://127.0.0.1:{}", app.port()));
+    tokio::spawn(app.run_until_stopped());
+    Server { client, outbox: settings.outbox_file(), _data: data }
+}
+
+#[tokio::test]
+async fn send_sms_code_with_the_published_password_hash() {
+    let server = start_server_with_alice().await;
+    let settings = server.client.get_portal_settings().await.unwrap().into_inner();
+    assert_eq!(settings.status_code, 200);
+    assert_eq!(settings.response.password_hash.iterations, 1_000);
+
+    let request = types::AuthRequestsDto {
+        user_name: Some(EMAIL.into()),
+        password_hash: Some(password_hash(PASSWORD, &settings.response.password_hash)),
+        culture: Some("en-US".into()),
+        recaptcha_type: Some(types::RecaptchaType::try_from(0).unwrap()),
+        ..Default::default()
+    };
+    let response = server.client.send_sms_code(Some(&request)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-ratelimit-remaining"], "5");
+    let envelope = response.into_inner();
+    assert_eq!((envelope.status, envelope.status_code, envelope.count), (0, 200, 1));
+    assert_eq!(envelope.links[0].action, "POST");
+    let token = envelope.response;
+    assert!(token.sms && !token.tfa);
+    assert_eq!(token.phone_noise.as_deref(), Some("+1201***0123"));
+    assert!(token.expires.is_some() && token.token.is_none() && token.confirm_url.is_none());
+
+    let outbox = std::fs::read_to_string(&server.outbox).unwrap();
+    assert_eq!(outbox.lines().count(), 1);
+    assert!(outbox.contains(r#""to":"+12015550123""#), "{outbox}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_typed_401() {
+    let server = start_server_with_alice().await;
+    let request =
+        types::AuthRequestsDto { user_name: Some(EMAIL.into()), password: Some("wrong".into()), ..Default::default() };
+    let error = server.client.send_sms_code(Some(&request)).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+    let envelope = error_envelope(&error).expect("the error envelope, typed");
+    assert_eq!(envelope.error.type_, "AuthenticationFailed");
+    assert_eq!(envelope.error.message, "User authentication failed");
+    assert_eq!((envelope.status, envelope.status_code), (1, 401));
+
+    // No body at all (the SDKs' `send_sms_code()`): the same typed 401.
+    let error = server.client.send_sms_code(None).await.unwrap_err();
+    assert!(matches!(&error, Error::ErrorResponse(r) if r.status() == 401), "{error:?}");
+    assert!(!server.outbox.exists(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn health_answers_through_the_client() {
+    let server = start_server_with_alice().await;
+    assert_eq!(server.client.get_health().await.unwrap().into_inner().response.status, "ok");
+}
