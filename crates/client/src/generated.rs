@@ -124,6 +124,21 @@ operation. Unknown fields are ignored.*/
         #[serde(rename = "statusCode")]
         pub status_code: i32,
     }
+    ///Success envelope of a boolean.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BooleanWrapper {
+        ///1 for one object, the length of a list, 0 for null.
+        pub count: i32,
+        ///The request that produced this answer.
+        pub links: ::std::vec::Vec<Link>,
+        ///The payload.
+        pub response: bool,
+        ///Always 0 for success.
+        pub status: i32,
+        ///Always 200.
+        #[serde(rename = "statusCode")]
+        pub status_code: i32,
+    }
     ///Data of a confirmation link that logs a user in (`Auth` confirm key).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ConfirmData {
@@ -269,6 +284,22 @@ PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
         #[serde(rename = "statusCode")]
         pub status_code: i32,
     }
+    ///Success envelope of a string or null.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct StringWrapper {
+        ///1 for one object, the length of a list, 0 for null.
+        pub count: i32,
+        ///The request that produced this answer.
+        pub links: ::std::vec::Vec<Link>,
+        ///The payload.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub response: ::std::option::Option<::std::string::String>,
+        ///Always 0 for success.
+        pub status: i32,
+        ///Always 200.
+        #[serde(rename = "statusCode")]
+        pub status_code: i32,
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -358,6 +389,92 @@ impl ClientInfo<()> for Client {
 impl ClientHooks<()> for &Client {}
 #[allow(clippy::all)]
 impl Client {
+    /**Check authentication
+
+Whether the request carries a live session token (the `asc_auth_key` cookie or
+`Authorization: <token>`, with or without `Bearer `).
+
+Sends a `GET` request to `/api/2.0/authentication`
+
+*/
+    pub async fn get_is_authentificated<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<types::BooleanWrapper>, Error<types::ErrorApiResponse>> {
+        let url = format!("{}/api/2.0/authentication", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_is_authentificated",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Log out
+
+Revokes the session of the token the request carries (cookie or `Authorization`) and clears the
+cookie. Answers 200 with a null payload whether or not there was a live session.
+
+Sends a `POST` request to `/api/2.0/authentication/logout`
+
+*/
+    pub async fn logout<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<types::StringWrapper>, Error<types::ErrorApiResponse>> {
+        let url = format!("{}/api/2.0/authentication/logout", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "logout",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     #[doc = "Send SMS code\n\nSends an SMS with a one-time authentication code to the user's mobile phone: the second step of\nlogging in with SMS two-factor authentication. The user is identified exactly as login does:\n`userName` with `passwordHash` (or `password`), or a `confirmData` key from a login link.\n\nEach call issues a **new** code; earlier codes stay valid until they expire (10 minutes by\ndefault). At most 6 codes may be live for one phone; one more is answered 429 with\n`Retry-After`. `culture` picks the language of the SMS. `session` and `code` are ignored.\n\nRequest bodies may be `application/json`, `text/json` or any `application/*+json`; an empty body\nis accepted. Responses are labelled `application/json`, `text/json` or `text/plain` as `Accept`\nasks.\n\nWhere this differs from DocSpace on purpose: a missing second factor is 403 (DocSpace: 500),\ntoo many codes is 429 (DocSpace: 500), an invalid body is 400 in the error envelope (DocSpace:\n200 with status 1), an SMS that cannot be sent is 503 and its code withdrawn (DocSpace: 200 and\nthe message is lost), and codes are stored only as keyed hashes.\n\nSends a `POST` request to `/api/2.0/authentication/sendsms`\n\nArguments:\n- `body`: Authentication request parameters. `text/json` and `application/*+json` are accepted too; an empty body is a request with no fields.\n"]
     pub async fn send_sms_code<'a>(
         &'a self,
@@ -418,6 +535,63 @@ impl Client {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    #[doc = "Log in with an SMS code\n\nThe second step of an SMS two-factor login: the same credentials as for `sendsms` plus the\ncode from the SMS in the body's `code`. The first correct live code is consumed, every other\nlive code of the user dies, the phone counts as activated and a session starts: its token is in\n`token` and in the `asc_auth_key` cookie (HttpOnly, SameSite=Strict, Secure over https; no\nMax-Age when `session` is true). Send it back as that cookie or as `Authorization: <token>`.\n\nThe `{code}` path segment is ignored: the body's `code` counts. Every failure (wrong, expired,\nreplayed or another user's code; wrong credentials) is the same 401. After 5 wrong codes within\na code's lifetime every live code dies and a new one must be requested.\n\nSends a `POST` request to `/api/2.0/authentication/{code}`\n\nArguments:\n- `code`: Ignored; the `code` in the body counts.\n- `body`: Credentials and `code`. `text/json` and `application/*+json` are accepted too.\n"]
+    pub async fn authenticate_me_from_body_with_code<'a>(
+        &'a self,
+        code: &'a str,
+        body: Option<&'a types::AuthRequestsDto>,
+    ) -> Result<
+        ResponseValue<types::AuthenticationTokenWrapper>,
+        Error<types::ErrorApiResponse>,
+    > {
+        let url = format!(
+            "{}/api/2.0/authentication/{}", self.baseurl, encode_path(& code
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "authenticate_me_from_body_with_code",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            415u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             _ => Err(Error::UnexpectedResponse(response)),

@@ -84,5 +84,24 @@ async fn main() -> anyhow::Result<()> {
             latencies.last().copied().unwrap_or(Duration::ZERO),
         );
     }
+
+    // Unknown user and wrong password must cost the same (one PBKDF2 plus one keyed hash each), so
+    // that timing does not reveal which accounts exist.
+    for (label, user) in [("wrong password", emails[0].as_str()), ("unknown user", "nobody@example.com")] {
+        let mut latencies = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            let status = http
+                .post(format!("{base}/api/2.0/authentication/sendsms"))
+                .json(&json!({"userName": user, "password": "not the password"}))
+                .send()
+                .await?
+                .status();
+            anyhow::ensure!(status == 401, "expected 401, got {status}");
+            latencies.push(t.elapsed());
+        }
+        latencies.sort();
+        println!("{label}: 50 sequential 401s, p50 {:?}, p90 {:?}", latencies[25], latencies[45]);
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::config::CodeSettings;
+use crate::config::{CodeSettings, SessionSettings};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
 use crate::otp::OneTimeCode;
@@ -53,18 +53,19 @@ pub struct SmsCodeSent {
 }
 
 pub struct AuthService {
-    store: Arc<dyn Store>,
-    secret: ServerSecret,
-    clock: Arc<dyn Clock>,
-    sms: SmsSender,
-    hash_params: ClientHashParams,
-    codes: CodeSettings,
-    sms_two_factor: bool,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) secret: ServerSecret,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sms: SmsSender,
+    pub(crate) hash_params: ClientHashParams,
+    pub(crate) codes: CodeSettings,
+    pub(crate) sessions: SessionSettings,
+    pub(crate) sms_two_factor: bool,
     /// Host of the public URL, for the origin-bound line of the SMS.
-    origin_host: String,
+    pub(crate) origin_host: String,
     /// A stored hash no real user has, verified against when the user is unknown so that unknown
     /// users take as long as wrong passwords.
-    decoy: User,
+    pub(crate) decoy: User,
 }
 
 pub struct AuthServiceParts {
@@ -74,6 +75,7 @@ pub struct AuthServiceParts {
     pub sms: SmsSender,
     pub hash_params: ClientHashParams,
     pub codes: CodeSettings,
+    pub sessions: SessionSettings,
     pub sms_two_factor: bool,
     pub origin_host: String,
 }
@@ -98,6 +100,7 @@ impl AuthService {
             sms: parts.sms,
             hash_params: parts.hash_params,
             codes: parts.codes,
+            sessions: parts.sessions,
             sms_two_factor: parts.sms_two_factor,
             origin_host: parts.origin_host,
             decoy,
@@ -106,6 +109,11 @@ impl AuthService {
 
     pub fn hash_params(&self) -> &ClientHashParams {
         &self.hash_params
+    }
+
+    /// The current time on the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn sms_providers(&self) -> Vec<&'static str> {
@@ -173,8 +181,9 @@ impl AuthService {
 
         let now = self.clock.now();
         let code = OneTimeCode::generate(self.codes.length);
+        let message_id = Uuid::new_v4();
         let new_code = NewCode {
-            id: Uuid::new_v4().to_string(),
+            id: message_id.to_string(),
             user_id: user.id.clone(),
             phone: phone.e164().to_owned(),
             code_hash: code.stored_hash(&self.secret, &user.id),
@@ -195,7 +204,7 @@ impl AuthService {
         };
 
         let message = SmsMessage {
-            id: Uuid::parse_str(&new_code.id).expect("a UUID we just made"),
+            id: message_id,
             to: phone.clone(),
             text: text::render(culture, &code, &self.origin_host),
             created_at: now,

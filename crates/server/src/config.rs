@@ -34,6 +34,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub password_hash: PasswordHashSettings,
     pub codes: CodeSettings,
+    pub sessions: SessionSettings,
     pub sms: SmsSettings,
     pub two_factor: TwoFactorSettings,
 }
@@ -67,6 +68,21 @@ pub struct CodeSettings {
     pub ttl_seconds: u32,
     /// Codes that may be live for one phone at once; one more is refused with 429.
     pub max_live_per_phone: u32,
+    /// Wrong codes a user may enter within a code lifetime; the last one kills every live code.
+    pub max_failures: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// How long a session token stays valid.
+    pub ttl_seconds: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { ttl_seconds: 14 * 24 * 3600 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +114,7 @@ impl Default for Settings {
             max_body_bytes: 8 * 1024,
             password_hash: PasswordHashSettings::default(),
             codes: CodeSettings::default(),
+            sessions: SessionSettings::default(),
             sms: SmsSettings::default(),
             two_factor: TwoFactorSettings::default(),
         }
@@ -113,7 +130,7 @@ impl Default for PasswordHashSettings {
 
 impl Default for CodeSettings {
     fn default() -> Self {
-        Self { length: 6, ttl_seconds: 600, max_live_per_phone: 6 }
+        Self { length: 6, ttl_seconds: 600, max_live_per_phone: 6, max_failures: 5 }
     }
 }
 
@@ -160,6 +177,8 @@ impl Settings {
         anyhow::ensure!((6..=10).contains(&self.codes.length), "codes.length must be between 6 and 10");
         anyhow::ensure!(self.codes.ttl_seconds > 0, "codes.ttl_seconds must be positive");
         anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
+        anyhow::ensure!(self.codes.max_failures > 0, "codes.max_failures must be positive");
+        anyhow::ensure!(self.sessions.ttl_seconds > 0, "sessions.ttl_seconds must be positive");
         anyhow::ensure!(
             self.password_hash.size >= 128 && self.password_hash.size.is_multiple_of(8),
             "password_hash.size must be a multiple of 8 and at least 128"

@@ -19,6 +19,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum Purpose {
     Password,
     SmsCode,
+    SessionToken,
 }
 
 impl Purpose {
@@ -26,6 +27,7 @@ impl Purpose {
         match self {
             Purpose::Password => b"docspace-auth/password/v1",
             Purpose::SmsCode => b"docspace-auth/sms-code/v1",
+            Purpose::SessionToken => b"docspace-auth/session-token/v1",
         }
     }
 }

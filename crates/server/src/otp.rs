@@ -37,6 +37,11 @@ impl OneTimeCode {
     }
 }
 
+/// Whether `candidate` is the code stored as `stored_hash` for the user; constant-time.
+pub fn matches(secret: &ServerSecret, user_id: &str, candidate: &str, stored_hash: &str) -> bool {
+    secret.verify(Purpose::SmsCode, &[user_id.as_bytes(), candidate.as_bytes()], stored_hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +70,7 @@ mod tests {
         let code = OneTimeCode::generate(6);
         assert_ne!(code.stored_hash(&secret, "alice"), code.stored_hash(&secret, "bob"));
         assert!(!code.stored_hash(&secret, "alice").contains(code.expose()));
+        assert!(matches(&secret, "alice", code.expose(), &code.stored_hash(&secret, "alice")));
+        assert!(!matches(&secret, "bob", code.expose(), &code.stored_hash(&secret, "alice")));
     }
 }

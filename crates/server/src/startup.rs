@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::api;
 use crate::api::body::BodyLimit;
+use crate::api::session::CookiePolicy;
 use crate::auth::{AuthService, AuthServiceParts};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -48,6 +49,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
             salt,
         },
         codes: settings.codes.clone(),
+        sessions: settings.sessions.clone(),
         sms_two_factor: settings.two_factor.sms,
         origin_host: public_url.host_str().unwrap_or("localhost").to_owned(),
     }))
@@ -73,10 +75,12 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
         let address = listener.local_addr()?;
         let body_limit = BodyLimit(settings.max_body_bytes);
+        let cookie_policy = web::Data::new(CookiePolicy { secure: settings.public_url().scheme() == "https" });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
                 .app_data(body_limit)
+                .app_data(cookie_policy.clone())
                 .wrap(from_fn(api::negotiate::negotiate_media_type))
                 .wrap(from_fn(log_requests))
                 .configure(api::configure)

@@ -1,12 +1,13 @@
-//! The Authentication group: `sendsms`.
+//! The Authentication group: `sendsms`, logging in with the code, checking and ending sessions.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::JsonBody;
-use super::dto::{AuthRequestsDto, AuthenticationTokenDto, AuthenticationTokenWrapper};
+use super::dto::{AuthRequestsDto, AuthenticationTokenDto, AuthenticationTokenWrapper, BooleanWrapper, StringWrapper};
 use super::envelope;
 use super::envelope::ErrorApiResponse;
 use super::error::insert_rate_limit_headers;
+use super::session::{CookiePolicy, removal_cookie, session_cookie, token_from_request};
 use crate::auth::AuthService;
 use crate::error::Error;
 
@@ -113,4 +114,129 @@ pub async fn send_sms_code(
         ..Default::default()
     };
     Ok(envelope::ok_with(builder, &req, payload))
+}
+
+/// Log in with an SMS code
+///
+/// The second step of an SMS two-factor login: the same credentials as for `sendsms` plus the
+/// code from the SMS in the body's `code`. The first correct live code is consumed, every other
+/// live code of the user dies, the phone counts as activated and a session starts: its token is in
+/// `token` and in the `asc_auth_key` cookie (HttpOnly, SameSite=Strict, Secure over https; no
+/// Max-Age when `session` is true). Send it back as that cookie or as `Authorization: <token>`.
+///
+/// The `{code}` path segment is ignored: the body's `code` counts. Every failure (wrong, expired,
+/// replayed or another user's code; wrong credentials) is the same 401. After 5 wrong codes within
+/// a code's lifetime every live code dies and a new one must be requested.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication/{code}",
+    operation_id = "authenticateMeFromBodyWithCode",
+    tag = "Authentication",
+    params(("code" = String, Path, description = "Ignored; the `code` in the body counts.")),
+    request_body(
+        content = Option<AuthRequestsDto>,
+        content_type = "application/json",
+        description = "Credentials and `code`. `text/json` and `application/*+json` are accepted too.",
+        example = json!({"userName": "alice@example.com", "passwordHash": "9c8b…(64 hex digits)", "code": "123456"})
+    ),
+    responses(
+        (status = 200, description = "Logged in: the session token, also set as the `asc_auth_key` cookie.",
+            body = AuthenticationTokenWrapper,
+            headers(("Set-Cookie" = String, description = "`asc_auth_key=<token>; HttpOnly; SameSite=Strict; Path=/; Max-Age=…`")),
+            example = json!({"response": {"token": "q1Xw…(43 characters)", "expires": "2026-12-13T10:00:00.000Z",
+                "sms": true, "phoneNoise": "+1201***0123", "tfa": false}, "count": 1,
+                "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication/123456", "action": "POST"}],
+                "status": 0, "statusCode": 200})),
+        (status = 400, description = "Invalid body.", body = ErrorApiResponse),
+        (status = 401, description = "Wrong, expired or used code, or wrong credentials: one answer for all.",
+            body = ErrorApiResponse,
+            example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
+                "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
+        (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
+        (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+    )
+)]
+pub async fn authenticate_me_from_body_with_code(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    policy: web::Data<CookiePolicy>,
+    body: JsonBody<AuthRequestsDto>,
+) -> Result<HttpResponse, Error> {
+    let request = body.0;
+    let credentials = request.credentials()?;
+    let issued = auth.redeem_sms_code(&credentials, request.code.as_deref().unwrap_or_default()).await?;
+    let mut builder = HttpResponse::Ok();
+    builder.cookie(session_cookie(
+        &issued.token,
+        issued.expires_at,
+        auth.now(),
+        request.session.unwrap_or(false),
+        **policy,
+    ));
+    let payload = AuthenticationTokenDto {
+        token: Some(issued.token.expose().to_owned()),
+        expires: Some(issued.expires_at),
+        sms: true,
+        phone_noise: Some(issued.phone_noise),
+        tfa: false,
+        ..Default::default()
+    };
+    Ok(envelope::ok_with(builder, &req, payload))
+}
+
+/// Check authentication
+///
+/// Whether the request carries a live session token (the `asc_auth_key` cookie or
+/// `Authorization: <token>`, with or without `Bearer `).
+#[utoipa::path(
+    get,
+    path = "/api/2.0/authentication",
+    operation_id = "getIsAuthentificated",
+    tag = "Authentication",
+    responses(
+        (status = 200, description = "`true` when the token is live.", body = BooleanWrapper,
+            example = json!({"response": true, "count": 1,
+                "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication", "action": "GET"}],
+                "status": 0, "statusCode": 200})),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+    )
+)]
+pub async fn get_is_authentificated(req: HttpRequest, auth: web::Data<AuthService>) -> Result<HttpResponse, Error> {
+    let authenticated = match token_from_request(&req) {
+        Some(token) => auth.session_user(&token).await?.is_some(),
+        None => false,
+    };
+    Ok(envelope::ok(&req, authenticated))
+}
+
+/// Log out
+///
+/// Revokes the session of the token the request carries (cookie or `Authorization`) and clears the
+/// cookie. Answers 200 with a null payload whether or not there was a live session.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication/logout",
+    operation_id = "logout",
+    tag = "Authentication",
+    responses(
+        (status = 200, description = "Logged out; the cookie is cleared.", body = StringWrapper,
+            headers(("Set-Cookie" = String, description = "`asc_auth_key=; Max-Age=0; …`")),
+            example = json!({"response": null, "count": 0,
+                "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication/logout", "action": "POST"}],
+                "status": 0, "statusCode": 200})),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+    )
+)]
+pub async fn logout(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    policy: web::Data<CookiePolicy>,
+) -> Result<HttpResponse, Error> {
+    if let Some(token) = token_from_request(&req) {
+        auth.logout(&token).await?;
+    }
+    let mut builder = HttpResponse::Ok();
+    builder.cookie(removal_cookie(**policy));
+    Ok(envelope::ok_with(builder, &req, None::<String>))
 }

@@ -175,6 +175,8 @@ pub struct HealthDto {
 envelope_schema!(AuthenticationTokenWrapper, AuthenticationTokenDto, "Success envelope of AuthenticationTokenDto.");
 envelope_schema!(SettingsWrapper, SettingsDto, "Success envelope of SettingsDto.");
 envelope_schema!(HealthWrapper, HealthDto, "Success envelope of HealthDto.");
+envelope_schema!(BooleanWrapper, bool, "Success envelope of a boolean.");
+envelope_schema!(StringWrapper, Option<String>, "Success envelope of a string or null.");
 
 impl AuthRequestsDto {
     /// Which way of identifying the user this request uses, as DocSpace decides it.

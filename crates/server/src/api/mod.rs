@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod negotiate;
 pub mod openapi;
+pub mod session;
 pub mod settings;
 
 use actix_web::{HttpResponse, web};
@@ -35,6 +36,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/2.0/authentication/sendsms")
             .route(web::post().to(authentication::send_sms_code))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/2.0/authentication/logout")
+            .route(web::post().to(authentication::logout))
+            .default_service(web::to(method_not_allowed)),
+    )
+    // After every literal segment under /authentication/: those win over `{code}`.
+    .service(
+        web::resource("/api/2.0/authentication/{code}")
+            .route(web::post().to(authentication::authenticate_me_from_body_with_code))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/2.0/authentication")
+            .route(web::get().to(authentication::get_is_authentificated))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

@@ -19,6 +19,9 @@ Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success 
     ),
     paths(
         super::authentication::send_sms_code,
+        super::authentication::authenticate_me_from_body_with_code,
+        super::authentication::get_is_authentificated,
+        super::authentication::logout,
         super::settings::get_portal_settings,
         super::health::get_health,
     ),
@@ -33,6 +36,8 @@ Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success 
         PasswordHasherDto,
         HealthDto,
         HealthWrapper,
+        BooleanWrapper,
+        StringWrapper,
         Link,
         ErrorApiResponse,
         ErrorDetail,

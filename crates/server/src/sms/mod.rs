@@ -94,7 +94,7 @@ impl SmsSender {
         self.providers.iter().map(|p| p.name()).collect()
     }
 
-    /// Hands the message to the first provider that accepts it.
+    /// Hands the message to the first provider that accepts it; the last error when none does.
     pub async fn send(&self, message: &SmsMessage) -> Result<Delivery, SendError> {
         let mut last = SendError::Permanent("no SMS provider is configured".into());
         for provider in &self.providers {
@@ -102,9 +102,6 @@ impl SmsSender {
                 Ok(delivery) => return Ok(delivery),
                 Err(error) => {
                     tracing::warn!(provider = provider.name(), message_id = %message.id, %error, "SMS provider failed");
-                    if matches!(error, SendError::Permanent(_)) && self.providers.len() == 1 {
-                        return Err(error);
-                    }
                     last = error;
                 }
             }

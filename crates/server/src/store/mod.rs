@@ -51,6 +51,40 @@ pub enum CodeIssue {
     CapReached { retry_at: DateTime<Utc> },
 }
 
+/// A code that can still be redeemed.
+#[derive(Debug, Clone)]
+pub struct LiveCode {
+    pub id: String,
+    pub phone: String,
+    pub code_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live (unexpired, unrevoked) session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What became of a wrong code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFailure {
+    /// Counted: this many wrong codes in the current window.
+    Counted(u32),
+    /// The limit was reached: every live code of the user is dead and the count starts over.
+    LimitReached,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks the database answers.
@@ -80,6 +114,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a code that was never delivered.
     async fn withdraw_code(&self, code_id: &str) -> StoreResult<()>;
+
+    /// The user's codes that are unexpired and unconsumed at `now`.
+    async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;
+
+    /// In one transaction: consumes code `code_id` if it is still live at `session.created_at`,
+    /// kills the user's other live codes, activates the phone the code went to, clears the user's
+    /// wrong-code count and starts `session`. False, changing nothing, when the code is no longer
+    /// live (a concurrent request redeemed it first).
+    async fn redeem_code(&self, code_id: &str, session: &NewSession) -> StoreResult<bool>;
+
+    /// Counts a wrong code for the user in a window of `window_ms` starting at its first failure;
+    /// the `max`-th failure kills every live code of the user and starts the count over.
+    async fn record_code_failure(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        window_ms: i64,
+        max: u32,
+    ) -> StoreResult<CodeFailure>;
+
+    /// The live session with this token hash at `now`.
+    async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+
+    /// Revokes the session; false when there was no live one.
+    async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {

@@ -7,7 +7,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{CodeIssue, NewCode, Store, StoreError, StoreResult, User, from_millis, to_millis};
+use chrono::{DateTime, Utc};
+
+use super::{
+    CodeFailure, CodeIssue, LiveCode, NewCode, NewSession, Session, Store, StoreError, StoreResult, User, from_millis,
+    to_millis,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -164,5 +169,116 @@ impl Store for SqliteStore {
     async fn withdraw_code(&self, code_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sms_codes WHERE id = ?").bind(code_id).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, phone, code_hash FROM sms_codes \
+             WHERE user_id = ? AND expires_at > ? AND consumed_at IS NULL ORDER BY created_at",
+        )
+        .bind(user_id)
+        .bind(to_millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, phone, code_hash)| LiveCode { id, phone, code_hash }).collect())
+    }
+
+    async fn redeem_code(&self, code_id: &str, session: &NewSession) -> StoreResult<bool> {
+        let now = to_millis(session.created_at);
+        let mut tx = self.pool.begin().await?;
+        let phone: Option<String> = sqlx::query_scalar(
+            "UPDATE sms_codes SET consumed_at = ?1 \
+             WHERE id = ?2 AND user_id = ?3 AND consumed_at IS NULL AND expires_at > ?1 RETURNING phone",
+        )
+        .bind(now)
+        .bind(code_id)
+        .bind(&session.user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(phone) = phone else {
+            return Ok(false);
+        };
+        // The first accepted code invalidates every other one (DocSpace's rule).
+        sqlx::query("UPDATE sms_codes SET consumed_at = ?1 WHERE user_id = ?2 AND consumed_at IS NULL")
+            .bind(now)
+            .bind(&session.user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET phone_activated = 1 WHERE id = ? AND mobile_phone = ?")
+            .bind(&session.user_id)
+            .bind(&phone)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM code_failures WHERE user_id = ?").bind(&session.user_id).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&session.id)
+            .bind(&session.token_hash)
+            .bind(&session.user_id)
+            .bind(now)
+            .bind(to_millis(session.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_code_failure(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        window_ms: i64,
+        max: u32,
+    ) -> StoreResult<CodeFailure> {
+        let now = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        // One statement counts the failure, starting a new window when the old one has ended.
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO code_failures (user_id, failures, window_ends_at) VALUES (?1, 1, ?2 + ?3) \
+             ON CONFLICT (user_id) DO UPDATE SET \
+               failures = CASE WHEN window_ends_at <= ?2 THEN 1 ELSE failures + 1 END, \
+               window_ends_at = CASE WHEN window_ends_at <= ?2 THEN ?2 + ?3 ELSE window_ends_at END \
+             RETURNING failures",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(window_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let outcome = if failures >= i64::from(max) {
+            sqlx::query("UPDATE sms_codes SET consumed_at = ?1 WHERE user_id = ?2 AND consumed_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM code_failures WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+            CodeFailure::LimitReached
+        } else {
+            CodeFailure::Counted(u32::try_from(failures).unwrap_or(u32::MAX))
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, user_id, expires_at FROM sessions \
+             WHERE token_hash = ? AND expires_at > ? AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, user_id, expires_at)| Session { id, user_id, expires_at: from_millis(expires_at) }))
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL AND expires_at > ?1",
+        )
+        .bind(to_millis(now))
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

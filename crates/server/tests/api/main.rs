@@ -4,4 +4,5 @@ mod cli;
 mod content;
 mod docs;
 mod helpers;
+mod login;
 mod send_sms;

@@ -17,6 +17,7 @@ async fn sends_a_code_by_sms_and_answers_in_the_success_envelope() {
     assert_eq!(response.headers()["x-ratelimit-limit"], "6");
     assert_eq!(response.headers()["x-ratelimit-remaining"], "5");
     assert_eq!(response.headers()["x-ratelimit-reset"], "600");
+    assert!(response.headers().get("set-cookie").is_none(), "sendsms issues no session");
     let text = response.text().await.unwrap();
     // Byte for byte: payload fields in order, nulls omitted, no token, expiry = now + 10 minutes.
     assert_eq!(
@@ -79,6 +80,12 @@ async fn every_credential_failure_is_the_same_401() {
         bodies.push(error);
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical answers");
+    // The error envelope, byte for byte.
+    let text = app.send_sms(&json!({"userName": EMAIL, "password": "x"})).await.text().await.unwrap();
+    assert_eq!(
+        text,
+        r#"{"error":{"message":"User authentication failed","type":"AuthenticationFailed","stack":null,"hresult":0},"status":1,"statusCode":401}"#
+    );
     assert!(app.outbox().is_empty());
     assert_eq!(app.stored_code_count().await, 0);
 }

@@ -1,6 +1,6 @@
 //! The generated client against the real server on 127.0.0.1:0.
 
-use docspace_auth_client::{Client, Error, error_envelope, password_hash, types};
+use docspace_auth_client::{Client, ClientInfo, Error, error_envelope, password_hash, types};
 use docspace_auth_server::config::Settings;
 use docspace_auth_server::startup::Application;
 use docspace_auth_server::users::NewUser;
@@ -81,4 +81,45 @@ async fn a_wrong_password_is_a_typed_401() {
 async fn health_answers_through_the_client() {
     let server = start_server_with_alice().await;
     assert_eq!(server.client.get_health().await.unwrap().into_inner().response.status, "ok");
+}
+
+/// The newest code in the development outbox.
+fn last_code(outbox: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(outbox).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    line["text"].as_str().unwrap().split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_whole_sms_login_flow_through_the_client() {
+    let server = start_server_with_alice().await;
+    let settings = server.client.get_portal_settings().await.unwrap().into_inner().response;
+    let mut request = types::AuthRequestsDto {
+        user_name: Some(EMAIL.into()),
+        password_hash: Some(password_hash(PASSWORD, &settings.password_hash)),
+        ..Default::default()
+    };
+    server.client.send_sms_code(Some(&request)).await.unwrap();
+    let code = last_code(&server.outbox);
+
+    request.code = Some(code.clone());
+    let session = server.client.authenticate_me_from_body_with_code(&code, Some(&request)).await.unwrap();
+    assert!(session.headers()["set-cookie"].to_str().unwrap().starts_with("asc_auth_key="));
+    let token = session.into_inner().response.token.expect("a session token");
+
+    // A client that sends the token on every request, as DocSpace's SDKs do.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let authed = Client::new_with_client(server.client.baseurl(), http);
+    assert!(authed.get_is_authentificated().await.unwrap().into_inner().response);
+    assert!(!server.client.get_is_authentificated().await.unwrap().into_inner().response);
+
+    // Replaying the code fails; logging out ends the session.
+    assert_eq!(
+        server.client.authenticate_me_from_body_with_code(&code, Some(&request)).await.unwrap_err().status(),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(authed.logout().await.unwrap().into_inner().response, None);
+    assert!(!authed.get_is_authentificated().await.unwrap().into_inner().response);
 }

@@ -1,0 +1,262 @@
+//! Redeeming SMS codes for sessions, checking and ending sessions (issue 3, CONTRACT.md section 8).
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const IS_AUTHENTICATED: &str = "/api/2.0/authentication";
+const LOGOUT: &str = "/api/2.0/authentication/logout";
+
+impl TestApp {
+    /// Sends a code and returns it, read from the outbox.
+    async fn request_code(&self) -> String {
+        assert_eq!(self.send_sms(&login_body()).await.status(), 200);
+        self.last_code()
+    }
+
+    async fn redeem(&self, code: &str) -> reqwest::Response {
+        let mut body = login_body();
+        body["code"] = json!(code);
+        self.post_raw(&format!("/api/2.0/authentication/{code}"), "application/json", body.to_string()).await
+    }
+
+    async fn is_authenticated(&self, header: Option<(&str, String)>) -> bool {
+        let mut request = self.http.get(self.url(IS_AUTHENTICATED));
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let body = json_of(request.send().await.unwrap()).await;
+        body["response"].as_bool().expect("a boolean payload")
+    }
+}
+
+fn set_cookie(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_right_code_starts_a_session_usable_as_cookie_or_header_until_logout() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+
+    let response = app.redeem(&code).await;
+    assert_eq!(response.status(), 200);
+    let cookie = set_cookie(&response);
+    let body = json_of(response).await;
+    let token = body["response"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["response"]["sms"], true);
+    assert_eq!(body["response"]["tfa"], false);
+    assert_eq!(body["response"]["phoneNoise"], "+1201***0123");
+    assert_eq!(body["response"]["expires"], "2026-12-12T10:00:00.000Z", "14 days from the start time");
+    assert_eq!(body["links"][0]["href"], app.url(&format!("/api/2.0/authentication/{code}")));
+    assert!(cookie.starts_with(&format!("asc_auth_key={token}")), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=1209600"] {
+        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "no Secure over plain http: {cookie}");
+
+    assert!(!app.is_authenticated(None).await);
+    assert!(app.is_authenticated(Some(("Cookie", format!("asc_auth_key={token}")))).await);
+    assert!(app.is_authenticated(Some(("Authorization", token.clone()))).await);
+    assert!(app.is_authenticated(Some(("Authorization", format!("Bearer {token}")))).await);
+    assert!(!app.is_authenticated(Some(("Authorization", format!("{token}x")))).await);
+
+    // The phone counts as activated once a code sent to it was accepted.
+    let user = app.auth.store().find_user_by_login(EMAIL).await.unwrap().unwrap();
+    assert!(user.phone_activated);
+
+    let logout = app.http.post(app.url(LOGOUT)).header("Authorization", token.clone()).send().await.unwrap();
+    assert_eq!(logout.status(), 200);
+    let cleared = set_cookie(&logout);
+    assert!(cleared.starts_with("asc_auth_key=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let body = json_of(logout).await;
+    assert_eq!((body["response"].clone(), body["count"].clone()), (Value::Null, json!(0)));
+    assert!(!app.is_authenticated(Some(("Authorization", token.clone()))).await, "revoked");
+    assert!(!app.is_authenticated(Some(("Cookie", format!("asc_auth_key={token}")))).await, "revoked");
+}
+
+#[tokio::test]
+async fn session_true_makes_a_browser_session_cookie() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    let mut body = login_body();
+    body["code"] = json!(code);
+    body["session"] = json!(true);
+    let response = app.post_raw("/api/2.0/authentication/x", "application/json", body.to_string()).await;
+    assert_eq!(response.status(), 200);
+    assert!(!set_cookie(&response).contains("Max-Age"), "{}", set_cookie(&response));
+}
+
+#[tokio::test]
+async fn secure_cookie_when_the_public_url_is_https() {
+    let app = spawn_app_with(|s| s.public_url = Some("https://auth.example.com/".parse().unwrap())).await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    assert!(app.outbox()[0]["text"].as_str().unwrap().ends_with(&format!("@auth.example.com #{code}")));
+    let response = app.redeem(&code).await;
+    assert!(set_cookie(&response).contains("Secure"));
+}
+
+#[tokio::test]
+async fn a_code_is_accepted_once_and_kills_every_other_live_code() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let first = app.request_code().await;
+    let second = app.request_code().await;
+
+    assert_eq!(app.redeem(&second).await.status(), 200);
+    assert_error(app.redeem(&second).await, 401, "AuthenticationFailed").await;
+    assert_error(app.redeem(&first).await, 401, "AuthenticationFailed").await;
+}
+
+#[tokio::test]
+async fn the_body_code_counts_not_the_path() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    let mut body = login_body();
+    body["code"] = json!("000000");
+    let path = format!("/api/2.0/authentication/{code}");
+    assert_error(app.post_raw(&path, "application/json", body.to_string()).await, 401, "AuthenticationFailed").await;
+    body["code"] = json!(code);
+    assert_eq!(
+        app.post_raw("/api/2.0/authentication/ignored", "application/json", body.to_string()).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    app.advance(Duration::seconds(600));
+    assert_error(app.redeem(&code).await, 401, "AuthenticationFailed").await;
+}
+
+#[tokio::test]
+async fn four_wrong_codes_are_tolerated() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    for _ in 0..4 {
+        assert_error(app.redeem(&wrong_code_for(&code)).await, 401, "AuthenticationFailed").await;
+    }
+    assert_eq!(app.redeem(&code).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_fifth_wrong_code_kills_every_live_code() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let first = app.request_code().await;
+    let second = app.request_code().await;
+    for _ in 0..5 {
+        assert_error(app.redeem(&wrong_code_for(&first)).await, 401, "AuthenticationFailed").await;
+    }
+    assert_error(app.redeem(&first).await, 401, "AuthenticationFailed").await;
+    assert_error(app.redeem(&second).await, 401, "AuthenticationFailed").await;
+    // A new code works: the count started over.
+    let third = app.request_code().await;
+    assert_eq!(app.redeem(&third).await.status(), 200);
+}
+
+/// A six-digit code that is not `code`.
+fn wrong_code_for(code: &str) -> String {
+    if code == "111111" { "222222".into() } else { "111111".into() }
+}
+
+#[tokio::test]
+async fn wrong_codes_in_an_old_window_do_not_count() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    for _ in 0..4 {
+        assert_error(app.redeem("999999").await, 401, "AuthenticationFailed").await;
+    }
+    app.advance(Duration::seconds(601));
+    let code = app.request_code().await;
+    assert_error(app.redeem("999999").await, 401, "AuthenticationFailed").await;
+    assert_eq!(app.redeem(&code).await.status(), 200, "the count started over with the new window");
+}
+
+#[tokio::test]
+async fn another_users_code_and_wrong_credentials_are_refused() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
+    let mut bob = json!({"userName": "bob@example.com", "password": PASSWORD});
+    assert_eq!(app.send_sms(&bob).await.status(), 200);
+    let bobs_code = app.last_code();
+
+    // Alice cannot use Bob's code.
+    assert_error(app.redeem(&bobs_code).await, 401, "AuthenticationFailed").await;
+    // Bob's code with a wrong password is refused and stays usable.
+    bob["code"] = json!(bobs_code);
+    let wrong = json!({"userName": "bob@example.com", "password": "wrong", "code": bobs_code});
+    assert_error(
+        app.post_raw("/api/2.0/authentication/c", "application/json", wrong.to_string()).await,
+        401,
+        "AuthenticationFailed",
+    )
+    .await;
+    assert_eq!(app.post_raw("/api/2.0/authentication/c", "application/json", bob.to_string()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let app = spawn_app_with(|s| s.sessions.ttl_seconds = 3600).await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    let body = json_of(app.redeem(&code).await).await;
+    let token = body["response"]["token"].as_str().unwrap().to_owned();
+    assert!(app.is_authenticated(Some(("Authorization", token.clone()))).await);
+    app.advance(Duration::seconds(3600));
+    assert!(!app.is_authenticated(Some(("Authorization", token))).await);
+}
+
+#[tokio::test]
+async fn only_one_of_concurrent_redemptions_of_a_code_wins() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    let attempts = futures_util::future::join_all((0..8).map(|_| app.redeem(&code))).await;
+    let winners = attempts.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test]
+async fn tokens_are_not_stored_in_plain_text() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    let token = json_of(app.redeem(&code).await).await["response"]["token"].as_str().unwrap().to_owned();
+    let bytes = app.database_bytes();
+    assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+}
+
+#[tokio::test]
+async fn literal_paths_win_over_the_code_route() {
+    let app = spawn_app().await;
+    // GET on the literal resources is 405 from them, not a code login attempt.
+    assert_error(
+        app.http.get(app.url("/api/2.0/authentication/logout")).send().await.unwrap(),
+        405,
+        "MethodNotAllowed",
+    )
+    .await;
+    assert_error(
+        app.http.get(app.url("/api/2.0/authentication/sendsms")).send().await.unwrap(),
+        405,
+        "MethodNotAllowed",
+    )
+    .await;
+    assert_error(
+        app.http.get(app.url("/api/2.0/authentication/123456")).send().await.unwrap(),
+        405,
+        "MethodNotAllowed",
+    )
+    .await;
+}
