@@ -152,6 +152,47 @@ operation. Unknown fields are ignored.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub key: ::std::option::Option<::std::string::String>,
     }
+    ///The answer of `checkConfirm`.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ConfirmDto {
+        ///The email the link is for.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        pub result: ValidationResult,
+    }
+    ///Success envelope of ConfirmDto.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ConfirmWrapper {
+        ///1 for one object, the length of a list, 0 for null.
+        pub count: i32,
+        ///The request that produced this answer.
+        pub links: ::std::vec::Vec<Link>,
+        ///The payload.
+        pub response: ConfirmDto,
+        ///Always 0 for success.
+        pub status: i32,
+        ///Always 200.
+        #[serde(rename = "statusCode")]
+        pub status_code: i32,
+    }
+    /**A confirmation link's data to check (`checkConfirm`). Fields this server does not use
+(`emplType`, `encEmail`, `uiD`, `roomId`) are accepted and ignored.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct EmailValidationKeyModel {
+        ///The email from the link.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///`true` or `false` (DocSpace's SDKs send it as a string).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub first: ::std::option::Option<::std::string::String>,
+        ///The key from the link.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub key: ::std::option::Option<::std::string::String>,
+        /**The confirmation type from the link: `PhoneActivation`, `PhoneAuth` or `Auth` (other
+DocSpace types are answered `Invalid`).*/
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<::std::string::String>,
+    }
     ///The error envelope of every 4xx and 5xx answer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ErrorApiResponse {
@@ -206,6 +247,16 @@ operation. Unknown fields are ignored.*/
         pub action: ::std::string::String,
         ///Absolute URL of the request.
         pub href: ::std::string::String,
+    }
+    ///The new mobile phone (`setphone`).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct MobileRequestsDto {
+        ///Mobile phone in international form, e.g. `+44 7400 123456`; stored in E.164.
+        #[serde(
+            rename = "mobilePhone",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub mobile_phone: ::std::option::Option<::std::string::String>,
     }
     /**Parameters for computing `passwordHash` on the client: lowercase hex of
 PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
@@ -299,6 +350,43 @@ PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
         ///Always 200.
         #[serde(rename = "statusCode")]
         pub status_code: i32,
+    }
+    /**Result of checking a confirmation key: 0 Ok, 1 Invalid, 2 Expired (DocSpace's
+`ValidationResult`; 3 TariffLimit, 4 UserExisted, 5 UserExcluded, 6 QuotaFailed never occur here).*/
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(transparent)]
+    pub struct ValidationResult(i64);
+    impl ::std::ops::Deref for ValidationResult {
+        type Target = i64;
+        fn deref(&self) -> &i64 {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ValidationResult> for i64 {
+        fn from(value: ValidationResult) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::TryFrom<i64> for ValidationResult {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: i64,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if ![0_i64, 1_i64, 2_i64, 3_i64, 4_i64, 5_i64, 6_i64].contains(&value) {
+                Err("invalid value".into())
+            } else {
+                Ok(Self(value))
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ValidationResult {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            Self::try_from(<i64>::deserialize(deserializer)?)
+                .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
+        }
     }
     /// Error types.
     pub mod error {
@@ -432,6 +520,126 @@ Sends a `GET` request to `/api/2.0/authentication`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    #[doc = "Log in\n\nThe password step of a login (or a login link's `confirmData`). Without a required second\nfactor (SMS two-factor off, or the client in a trusted IP range) the session starts at once:\n`token`, and the `asc_auth_key` cookie. With SMS two-factor:\n- the phone is activated: a code is sent (unless one is still live) and the answer is\n  `{sms: true, phoneNoise, expires, confirmUrl}` with a PhoneAuth link;\n- no phone, or not activated yet: `{sms: true, confirmUrl}` with a PhoneActivation link, whose\n  query string authorises `setphone`; no SMS is sent.\n\nSends a `POST` request to `/api/2.0/authentication`\n\nArguments:\n- `body`: Authentication request parameters. `text/json` and `application/*+json` are accepted too.\n"]
+    pub async fn authenticate_me<'a>(
+        &'a self,
+        body: Option<&'a types::AuthRequestsDto>,
+    ) -> Result<
+        ResponseValue<types::AuthenticationTokenWrapper>,
+        Error<types::ErrorApiResponse>,
+    > {
+        let url = format!("{}/api/2.0/authentication", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "authenticate_me",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            415u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Check a confirmation link
+
+Whether a confirmation link's key is valid for its type and email, without using it.
+
+Sends a `POST` request to `/api/2.0/authentication/confirm`
+
+Arguments:
+- `body`: The link's `type`, `email`, `key` (and `first` for Auth links).
+*/
+    pub async fn check_confirm<'a>(
+        &'a self,
+        body: Option<&'a types::EmailValidationKeyModel>,
+    ) -> Result<ResponseValue<types::ConfirmWrapper>, Error<types::ErrorApiResponse>> {
+        let url = format!("{}/api/2.0/authentication/confirm", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "check_confirm",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            415u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Log out
 
 Revokes the session of the token the request carries (cookie or `Authorization`) and clears the
@@ -520,6 +728,73 @@ Sends a `POST` request to `/api/2.0/authentication/logout`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            415u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    #[doc = "Set the mobile phone\n\nSets the phone of the user a PhoneActivation link was issued for, and sends it a code; the\nphone counts as activated once that code logs in. Authorised by the link's query string in the\n`confirm` header. An activated phone cannot be replaced this way (409).\n\nSends a `POST` request to `/api/2.0/authentication/setphone`\n\nArguments:\n- `confirm`: The query string of the PhoneActivation link, e.g. `type=PhoneActivation&email=alice%40example.com&key=…`.\n- `body`: The new phone. `text/json` and `application/*+json` are accepted too.\n"]
+    pub async fn save_mobile_phone<'a>(
+        &'a self,
+        confirm: &'a str,
+        body: Option<&'a types::MobileRequestsDto>,
+    ) -> Result<
+        ResponseValue<types::AuthenticationTokenWrapper>,
+        Error<types::ErrorApiResponse>,
+    > {
+        let url = format!("{}/api/2.0/authentication/setphone", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        header_map.append("confirm", confirm.to_string().try_into()?);
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "save_mobile_phone",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {

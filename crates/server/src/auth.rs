@@ -6,18 +6,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::client_ip::IpRanges;
 use crate::clock::Clock;
 use crate::config::{CodeSettings, SessionSettings};
+use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
 use crate::sms::{SmsMessage, SmsSender, text};
-use crate::store::{CodeIssue, NewCode, Store, User};
+use crate::store::{CodeIssue, NewCode, Store, UsedKey, User};
 
-/// How the caller proves who they are.
-#[derive(Debug, Clone)]
+/// How the caller proves who they are. `Debug` leaves out passwords and keys.
+#[derive(Clone)]
 pub enum Credentials {
     /// `userName` (email or id) with the password or the client-side hash of it.
     Password { login: String, proof: PasswordProof },
@@ -27,6 +29,21 @@ pub enum Credentials {
     ThirdParty { provider: String },
     /// Nothing usable was sent.
     Missing,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password { login, proof } => {
+                f.debug_struct("Password").field("login", login).field("proof", proof).finish()
+            }
+            Credentials::ConfirmKey { email, first, .. } => {
+                f.debug_struct("ConfirmKey").field("email", email).field("first", first).finish_non_exhaustive()
+            }
+            Credentials::ThirdParty { provider } => f.debug_struct("ThirdParty").field("provider", provider).finish(),
+            Credentials::Missing => f.write_str("Missing"),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -42,6 +59,14 @@ impl std::fmt::Debug for PasswordProof {
             PasswordProof::ClientHash(_) => "ClientHash(..)",
         })
     }
+}
+
+/// Who the credentials identify, and the single-use login key (if any) to burn when a session
+/// starts for them.
+#[derive(Debug, Clone)]
+pub struct Identified {
+    pub user: User,
+    pub login_key: Option<UsedKey>,
 }
 
 /// The answer to a successful `sendsms`.
@@ -61,8 +86,15 @@ pub struct AuthService {
     pub(crate) codes: CodeSettings,
     pub(crate) sessions: SessionSettings,
     pub(crate) sms_two_factor: bool,
-    /// Host of the public URL, for the origin-bound line of the SMS.
-    pub(crate) origin_host: String,
+    /// Host of the configured public URL, for the origin-bound line of the SMS.
+    pub(crate) origin_host: Option<String>,
+    /// Base of confirmation links.
+    pub(crate) public_url: url::Url,
+    /// Clients logging in from here need no second factor.
+    pub(crate) two_factor_exempt: IpRanges,
+    /// Bounds concurrent PBKDF2 runs to the CPU count, so a flood of `password` logins queues
+    /// (briefly) instead of piling up blocking threads.
+    pub(crate) hash_slots: Arc<tokio::sync::Semaphore>,
     /// A stored hash no real user has, verified against when the user is unknown so that unknown
     /// users take as long as wrong passwords.
     pub(crate) decoy: User,
@@ -77,7 +109,9 @@ pub struct AuthServiceParts {
     pub codes: CodeSettings,
     pub sessions: SessionSettings,
     pub sms_two_factor: bool,
-    pub origin_host: String,
+    pub origin_host: Option<String>,
+    pub public_url: url::Url,
+    pub two_factor_exempt: IpRanges,
 }
 
 impl AuthService {
@@ -90,7 +124,7 @@ impl AuthService {
             password_salt: decoy_salt,
             mobile_phone: None,
             phone_activated: false,
-            disabled: true,
+            disabled: false,
             created_at: DateTime::UNIX_EPOCH,
         };
         Self {
@@ -103,6 +137,11 @@ impl AuthService {
             sessions: parts.sessions,
             sms_two_factor: parts.sms_two_factor,
             origin_host: parts.origin_host,
+            public_url: parts.public_url,
+            two_factor_exempt: parts.two_factor_exempt,
+            hash_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            )),
             decoy,
         }
     }
@@ -120,7 +159,7 @@ impl AuthService {
         self.sms.describe()
     }
 
-    pub fn secret(&self) -> &ServerSecret {
+    pub(crate) fn secret(&self) -> &ServerSecret {
         &self.secret
     }
 
@@ -128,27 +167,52 @@ impl AuthService {
         &self.store
     }
 
-    /// The client-side hash of a password, computed on a blocking thread (PBKDF2 is CPU work).
+    /// The client-side hash of a password, computed on a blocking thread (PBKDF2 is CPU work), at
+    /// most one per core at a time; `Busy` when no core frees up within a few seconds.
     pub async fn client_hash(&self, password: String) -> Result<String> {
+        let slot = tokio::time::timeout(HASH_QUEUE_WAIT, self.hash_slots.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Busy)?
+            .map_err(|e| Error::Internal(e.into()))?;
         let params = self.hash_params.clone();
-        Ok(tokio::task::spawn_blocking(move || password::client_hash(&password, &params)).await?)
+        Ok(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            password::client_hash(&password, &params)
+        })
+        .await?)
     }
 
     /// Identifies the user exactly as login does. Every credential failure is the same
-    /// `AuthenticationFailed`, whether the user is unknown or the password wrong.
-    pub async fn authenticate(&self, credentials: &Credentials) -> Result<User> {
-        let user = match credentials {
-            Credentials::Password { login, proof } => self.check_password(login, proof).await?,
-            // Confirm keys are issued by the confirm-link flow, which this server does not have yet:
-            // no key can be valid, and DocSpace answers an invalid one with "user not found".
-            Credentials::ConfirmKey { .. } => return Err(Error::UserNotFound),
+    /// `AuthenticationFailed`, whether the user is unknown or the password wrong; an invalid or used
+    /// login-link key is `UserNotFound`, as in DocSpace.
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Identified> {
+        let identified = match credentials {
+            Credentials::Password { login, proof } => {
+                Identified { user: self.check_password(login, proof).await?, login_key: None }
+            }
+            Credentials::ConfirmKey { email, first, key } => self.check_login_key(email, *first, key).await?,
             Credentials::ThirdParty { provider } => return Err(Error::ProviderNotSupported(provider.clone())),
             Credentials::Missing => return Err(Error::AuthenticationFailed),
         };
-        if user.disabled {
+        if identified.user.disabled {
             return Err(Error::UserDisabled);
         }
-        Ok(user)
+        Ok(identified)
+    }
+
+    /// An `Auth` confirm key from a login link: valid, unused, for an existing user's email.
+    async fn check_login_key(&self, email: &str, first: bool, key: &str) -> Result<Identified> {
+        let now = self.clock.now();
+        if confirm::check(&self.secret, ConfirmType::Auth, email, first, key, now) != KeyCheck::Ok {
+            return Err(Error::UserNotFound);
+        }
+        let key_hash = confirm::used_key_hash(&self.secret, key);
+        if self.store.is_key_used(&key_hash).await? {
+            return Err(Error::UserNotFound);
+        }
+        let user = self.store.find_user_by_login(email).await?.filter(|u| u.email == email.trim().to_lowercase());
+        let user = user.ok_or(Error::UserNotFound)?;
+        Ok(Identified { user, login_key: Some(UsedKey { key_hash, expires_at: now + confirm::KEY_LIFETIME }) })
     }
 
     async fn check_password(&self, login: &str, proof: &PasswordProof) -> Result<User> {
@@ -170,15 +234,25 @@ impl AuthService {
 
     /// `sendsms`: authenticate, then issue a new code and hand its SMS to the provider.
     pub async fn send_sms_code(&self, credentials: &Credentials, culture: Option<&str>) -> Result<SmsCodeSent> {
-        let user = self.authenticate(credentials).await?;
+        let user = self.authenticate(credentials).await?.user;
         if !self.sms_two_factor {
             return Err(Error::SmsTwoFactorDisabled);
         }
         let phone = user.mobile_phone.clone().map(MobilePhone::from_stored).ok_or(Error::MobilePhoneRequired)?;
+        self.issue_and_send_code(&user, &phone, culture).await
+    }
+
+    /// Issues a new code for `phone` (within its cap) and hands the SMS to a provider; an SMS that
+    /// cannot be sent withdraws its code.
+    pub(crate) async fn issue_and_send_code(
+        &self,
+        user: &User,
+        phone: &MobilePhone,
+        culture: Option<&str>,
+    ) -> Result<SmsCodeSent> {
         if !self.sms.is_configured() {
             return Err(Error::SmsNotConfigured);
         }
-
         let now = self.clock.now();
         let code = OneTimeCode::generate(self.codes.length);
         let message_id = Uuid::new_v4();
@@ -206,13 +280,15 @@ impl AuthService {
         let message = SmsMessage {
             id: message_id,
             to: phone.clone(),
-            text: text::render(culture, &code, &self.origin_host),
+            text: text::render(culture, &code, self.origin_host.as_deref()),
             created_at: now,
         };
         if let Err(error) = self.sms.send(&message).await {
             // Nobody will receive this code: withdraw it so it neither works nor counts against the cap.
             tracing::error!(user_id = %user.id, message_id = %message.id, %error, "SMS could not be sent");
-            self.store.withdraw_code(&new_code.id).await?;
+            if let Err(e) = self.store.withdraw_code(&new_code.id).await {
+                tracing::error!(message_id = %message.id, error = %e, "could not withdraw an undelivered code");
+            }
             return Err(Error::SmsSendFailed);
         }
         tracing::info!(user_id = %user.id, to = %phone.noise(), message_id = %message.id, "SMS code sent");
@@ -227,6 +303,9 @@ impl AuthService {
         })
     }
 }
+
+/// How long a password login may wait for a free core before it is answered `Busy`.
+const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whole seconds from `now` until `then`, rounded up, at least 1.
 pub fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {

@@ -9,6 +9,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::captcha::CaptchaSettings;
+use crate::client_ip::{IpRanges, TrustedProxies};
+
 /// Prefix of environment variables; `__` separates nested keys:
 /// `DOCSPACE_AUTH__CODES__TTL_SECONDS=300` sets `codes.ttl_seconds`.
 pub const ENV_PREFIX: &str = "DOCSPACE_AUTH__";
@@ -27,7 +30,7 @@ pub struct Settings {
     pub public_url: Option<Url>,
     /// Server secret keying every stored hash (hex, at least 32 bytes). When unset, one is generated
     /// into `<data_dir>/server-secret` on first start. Several instances must share one.
-    pub secret: Option<String>,
+    pub secret: Option<SecretText>,
     /// Log format: `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes; larger bodies are answered 413.
@@ -37,6 +40,20 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub sms: SmsSettings,
     pub two_factor: TwoFactorSettings,
+    /// Proxies (CIDR ranges) whose `X-Forwarded-For` is believed; nobody else's is.
+    pub trusted_proxies: TrustedProxies,
+    pub captcha: CaptchaSettings,
+}
+
+/// A setting that is a secret: `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,8 +115,12 @@ pub struct SmsSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TwoFactorSettings {
-    /// SMS two-factor authentication for the portal; when off, `sendsms` answers 403.
+    /// SMS two-factor authentication for the portal; when off, `sendsms` answers 403 and logins
+    /// need only the password.
     pub sms: bool,
+    /// Client addresses (CIDR ranges) that log in without a second factor, as DocSpace's
+    /// "trusted IP" setting.
+    pub trusted_ip_ranges: IpRanges,
 }
 
 impl Default for Settings {
@@ -117,6 +138,8 @@ impl Default for Settings {
             sessions: SessionSettings::default(),
             sms: SmsSettings::default(),
             two_factor: TwoFactorSettings::default(),
+            trusted_proxies: TrustedProxies::default(),
+            captcha: CaptchaSettings::default(),
         }
     }
 }
@@ -142,7 +165,7 @@ impl Default for SmsSettings {
 
 impl Default for TwoFactorSettings {
     fn default() -> Self {
-        Self { sms: true }
+        Self { sms: true, trusted_ip_ranges: IpRanges::default() }
     }
 }
 
@@ -222,6 +245,10 @@ mod tests {
             assert_eq!(s.codes.ttl_seconds, 120);
             assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
             assert!(s.sms.providers.is_empty());
+            jail.set_env("DOCSPACE_AUTH__SECRET", "ab".repeat(32));
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(s.secret.as_ref().map(|t| t.0.len()), Some(64));
+            assert!(!format!("{s:?}").contains("abab"), "Debug must not print the secret");
             Ok(())
         });
     }

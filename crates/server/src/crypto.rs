@@ -20,6 +20,7 @@ pub enum Purpose {
     Password,
     SmsCode,
     SessionToken,
+    ConfirmKey,
 }
 
 impl Purpose {
@@ -28,6 +29,7 @@ impl Purpose {
             Purpose::Password => b"docspace-auth/password/v1",
             Purpose::SmsCode => b"docspace-auth/sms-code/v1",
             Purpose::SessionToken => b"docspace-auth/session-token/v1",
+            Purpose::ConfirmKey => b"docspace-auth/confirm-key/v1",
         }
     }
 }
@@ -66,16 +68,20 @@ impl ServerSecret {
         if !path.exists() {
             let mut bytes = [0u8; 32];
             rand::rng().fill_bytes(&mut bytes);
+            // Written in full under a private name, then linked into place: a process starting at the
+            // same moment sees either no file or a complete one, and the first link wins.
+            let staging = path.with_extension(format!("tmp-{}", std::process::id()));
             let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
+            options.write(true).create(true).truncate(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    file.write_all(hex::encode(bytes).as_bytes())?;
-                    file.sync_all()?;
-                }
-                // Another process created it first; use theirs.
+            let mut file = options.open(&staging).with_context(|| format!("creating {}", staging.display()))?;
+            file.write_all(hex::encode(bytes).as_bytes())?;
+            file.sync_all()?;
+            let linked = std::fs::hard_link(&staging, path);
+            let _ = std::fs::remove_file(&staging);
+            match linked {
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }

@@ -39,6 +39,14 @@ pub enum Error {
     SmsNotConfigured,
     #[error("The SMS could not be sent; try again later")]
     SmsSendFailed,
+    #[error("The confirmation link is invalid or has expired")]
+    InvalidConfirmKey,
+    #[error("The mobile phone is already activated; it cannot be replaced this way")]
+    PhoneAlreadyActivated,
+    #[error("{0}")]
+    InvalidPhone(String),
+    #[error("The server is busy; try again in a moment")]
+    Busy,
     #[error("No resource at this address")]
     NotFound,
     #[error("This method is not allowed here")]
@@ -76,6 +84,10 @@ impl Error {
             Error::RateLimited { .. } => "RateLimited",
             Error::SmsNotConfigured => "SmsNotConfigured",
             Error::SmsSendFailed => "SmsSendFailed",
+            Error::InvalidConfirmKey => "InvalidConfirmKey",
+            Error::PhoneAlreadyActivated => "PhoneAlreadyActivated",
+            Error::InvalidPhone(_) => "InvalidPhone",
+            Error::Busy => "ServerBusy",
             Error::NotFound => "NotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::Internal(_) => "InternalError",

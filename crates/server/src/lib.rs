@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod captcha;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
+pub mod confirm;
 pub mod crypto;
 pub mod error;
 pub mod login;

@@ -1,14 +1,17 @@
 //! The second factor: redeeming an SMS code for a session, recognising sessions, ending them.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::auth::{AuthService, Credentials};
+use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::error::{Error, Result};
 use crate::otp;
 use crate::phone::MobilePhone;
 use crate::session::SessionToken;
-use crate::store::{CodeFailure, NewSession, User};
+use crate::store::{CodeFailure, NewSession, UsedKey, User};
 
 /// A session just started.
 #[derive(Debug)]
@@ -18,12 +21,141 @@ pub struct SessionIssued {
     pub phone_noise: String,
 }
 
+/// What `authenticateMe` leads to.
+#[derive(Debug)]
+pub enum LoginStep {
+    /// No second factor needed: logged in.
+    Session { token: SessionToken, expires_at: DateTime<Utc> },
+    /// A code is on its way (or a live one already is): enter it on the PhoneAuth page.
+    EnterCode { phone_noise: String, expires_at: DateTime<Utc>, confirm_url: String },
+    /// No activated phone yet: set one on the PhoneActivation page.
+    SetPhone { confirm_url: String },
+}
+
+/// A phone just set with `setphone`, and the code sent to it.
+#[derive(Debug)]
+pub struct PhoneSet {
+    pub phone_noise: String,
+    pub expires_at: DateTime<Utc>,
+    pub confirm_url: String,
+}
+
 impl AuthService {
+    /// `POST /api/2.0/authentication`: the password step. Without a required second factor the
+    /// session starts at once; with one, the answer says where the login goes on.
+    pub async fn authenticate_me(
+        &self,
+        credentials: &Credentials,
+        culture: Option<&str>,
+        client_ip: IpAddr,
+    ) -> Result<LoginStep> {
+        let identified = self.authenticate(credentials).await?;
+        let user = &identified.user;
+        if !self.sms_two_factor || self.two_factor_exempt.contains(client_ip) {
+            let (token, expires_at) = self.start_session(user, identified.login_key.as_ref()).await?;
+            return Ok(LoginStep::Session { token, expires_at });
+        }
+        let phone = user.mobile_phone.clone().map(MobilePhone::from_stored);
+        let Some(phone) = phone.filter(|_| user.phone_activated) else {
+            return Ok(LoginStep::SetPhone { confirm_url: self.confirm_link(ConfirmType::PhoneActivation, user) });
+        };
+        // A code still live for this phone is not resent: the person may already have it.
+        let now = self.clock.now();
+        let live = self.store.live_codes(&user.id, now).await?;
+        let expires_at = match live.iter().filter(|c| c.phone == phone.e164()).map(|c| c.expires_at).max() {
+            Some(expires_at) => expires_at,
+            None => self.issue_and_send_code(user, &phone, culture).await?.expires_at,
+        };
+        Ok(LoginStep::EnterCode {
+            phone_noise: phone.noise(),
+            expires_at,
+            confirm_url: self.confirm_link(ConfirmType::PhoneAuth, user),
+        })
+    }
+
+    /// `POST /api/2.0/authentication/setphone`, authorised by a PhoneActivation link's query string
+    /// (the `confirm` header): stores the (not yet activated) phone and sends it a code. An
+    /// activated phone is never replaced this way.
+    pub async fn save_mobile_phone(&self, confirm_query: &str, phone: &str, culture: Option<&str>) -> Result<PhoneSet> {
+        let query = confirm::parse_query(confirm_query);
+        let kind = query.kind.as_deref().and_then(ConfirmType::parse);
+        let (Some(ConfirmType::PhoneActivation), Some(email), Some(key)) = (kind, &query.email, &query.key) else {
+            return Err(Error::InvalidConfirmKey);
+        };
+        let now = self.clock.now();
+        if confirm::check(&self.secret, ConfirmType::PhoneActivation, email, false, key, now) != KeyCheck::Ok {
+            return Err(Error::InvalidConfirmKey);
+        }
+        let user = self.store.find_user_by_login(email).await?.ok_or(Error::InvalidConfirmKey)?;
+        if user.disabled {
+            return Err(Error::UserDisabled);
+        }
+        if user.phone_activated && user.mobile_phone.is_some() {
+            return Err(Error::PhoneAlreadyActivated);
+        }
+        let phone = MobilePhone::parse(phone).map_err(|e| Error::InvalidPhone(e.to_string()))?;
+        self.store.set_mobile_phone(&user.id, Some(phone.e164())).await?;
+        let sent = self.issue_and_send_code(&user, &phone, culture).await?;
+        Ok(PhoneSet {
+            phone_noise: sent.phone_noise,
+            expires_at: sent.expires_at,
+            confirm_url: self.confirm_link(ConfirmType::PhoneAuth, &user),
+        })
+    }
+
+    /// `POST /api/2.0/authentication/confirm`: whether a link's key is valid, without using it.
+    /// Types this server does not issue are `Invalid`.
+    pub async fn check_confirm(&self, kind: &str, email: &str, key: &str, first: bool) -> Result<KeyCheck> {
+        let Some(kind) = ConfirmType::parse(kind) else { return Ok(KeyCheck::Invalid) };
+        let check = confirm::check(&self.secret, kind, email, first, key, self.clock.now());
+        if check == KeyCheck::Ok
+            && kind == ConfirmType::Auth
+            && self.store.is_key_used(&confirm::used_key_hash(&self.secret, key)).await?
+        {
+            return Ok(KeyCheck::Invalid);
+        }
+        Ok(check)
+    }
+
+    /// A link that logs the user in once within the hour (`docspace-auth user login-link`).
+    pub fn login_link(&self, user: &User) -> String {
+        self.confirm_link(ConfirmType::Auth, user)
+    }
+
+    fn confirm_link(&self, kind: ConfirmType, user: &User) -> String {
+        let key = confirm::issue(&self.secret, kind, &user.email, false, self.clock.now());
+        confirm::link(&self.public_url, kind, &user.email, false, &key)
+    }
+
+    async fn start_session(&self, user: &User, login_key: Option<&UsedKey>) -> Result<(SessionToken, DateTime<Utc>)> {
+        let (token, session) = self.new_session(user);
+        if !self.store.start_session(&session, login_key).await? {
+            // The login link was used by a concurrent request.
+            return Err(Error::UserNotFound);
+        }
+        tracing::info!(user_id = %user.id, session_id = %session.id, "session started without a second factor");
+        Ok((token, session.expires_at))
+    }
+
+    fn new_session(&self, user: &User) -> (SessionToken, NewSession) {
+        let now = self.clock.now();
+        let token = SessionToken::generate();
+        let session = NewSession {
+            id: Uuid::new_v4().to_string(),
+            token_hash: token.stored_hash(&self.secret),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + Duration::seconds(i64::from(self.sessions.ttl_seconds)),
+        };
+        (token, session)
+    }
+
     /// `POST /api/2.0/authentication/{code}`: the credentials again plus the SMS code. The first
     /// correct live code is consumed, every other live code dies, the phone counts as activated and
     /// a session starts, all at once. Every failure is the same `AuthenticationFailed`.
     pub async fn redeem_sms_code(&self, credentials: &Credentials, code: &str) -> Result<SessionIssued> {
-        let user = self.authenticate(credentials).await.map_err(only_internal_errors)?;
+        let identified = self.authenticate(credentials).await.map_err(only_internal_errors)?;
+        let user = &identified.user;
         let now = self.clock.now();
         let code = code.trim();
         let live = self.store.live_codes(&user.id, now).await?;
@@ -41,21 +173,17 @@ impl AuthService {
             return Err(Error::AuthenticationFailed);
         };
 
-        let token = SessionToken::generate();
-        let expires_at = now + Duration::seconds(i64::from(self.sessions.ttl_seconds));
-        let session = NewSession {
-            id: Uuid::new_v4().to_string(),
-            token_hash: token.stored_hash(&self.secret),
-            user_id: user.id.clone(),
-            created_at: now,
-            expires_at,
-        };
-        if !self.store.redeem_code(&matched.id, &session).await? {
-            // A concurrent request redeemed this code first.
+        let (token, session) = self.new_session(user);
+        if !self.store.redeem_code(&matched.id, &session, identified.login_key.as_ref()).await? {
+            // A concurrent request redeemed this code (or used this login link) first.
             return Err(Error::AuthenticationFailed);
         }
         tracing::info!(user_id = %user.id, session_id = %session.id, "SMS code accepted; session started");
-        Ok(SessionIssued { token, expires_at, phone_noise: MobilePhone::from_stored(matched.phone.clone()).noise() })
+        Ok(SessionIssued {
+            token,
+            expires_at: session.expires_at,
+            phone_noise: MobilePhone::from_stored(matched.phone.clone()).noise(),
+        })
     }
 
     /// The user a token belongs to, if its session is live and the user still enabled.

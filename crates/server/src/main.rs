@@ -1,6 +1,5 @@
 //! The `docspace-auth` command: run the server, administer users.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +82,12 @@ enum UserCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Print a link that logs the user in once within the hour (an `Auth` confirm link)
+    LoginLink {
+        /// Email of the user
+        #[arg(long)]
+        email: String,
+    },
     /// Remove a user
     Remove {
         /// Email or id of the user
@@ -132,6 +137,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             println!("  SMS providers:  {}", providers.join(", "));
             if providers.contains(&"development") {
                 println!("  SMS messages:   {} (development provider)", settings.outbox_file().display());
+                println!("  warning: the development provider writes codes in plain text; do not use it in production");
             }
         }
     }
@@ -181,6 +187,11 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
                 None => println!("{email}: phone removed"),
             }
         }
+        UserCommand::LoginLink { email } => {
+            let user = auth.store().find_user_by_login(&email).await?;
+            let user = user.with_context(|| format!("no user {email:?}"))?;
+            println!("{}", auth.login_link(&user));
+        }
         UserCommand::Remove { email } => {
             let user = auth.remove_user(&email).await?;
             println!("removed {} (id {})", user.email, user.id);
@@ -191,8 +202,8 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
 
 fn read_password_line() -> anyhow::Result<String> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
-    let password = input.lines().next().unwrap_or("").to_owned();
+    std::io::stdin().read_line(&mut input).context("reading the password from standard input")?;
+    let password = input.trim_end_matches(['\r', '\n']).to_owned();
     anyhow::ensure!(!password.is_empty(), "standard input held no password");
     Ok(password)
 }

@@ -33,8 +33,14 @@ impl SessionToken {
     /// A token as a client sent it back (cookie or `Authorization` header).
     pub fn from_client(value: &str) -> Option<Self> {
         let value = value.trim();
-        let value = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value).trim();
-        (!value.is_empty() && value.len() <= 256).then(|| Self(value.to_owned()))
+        let token = match value.split_once(char::is_whitespace) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            // Another scheme, or a space inside: not one of our tokens.
+            Some(_) => return None,
+            None if value.eq_ignore_ascii_case("bearer") => return None,
+            None => value,
+        };
+        (!token.is_empty() && token.len() <= 256).then(|| Self(token.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -67,6 +73,7 @@ mod tests {
         assert_eq!(SessionToken::from_client(" bearer  abc ").unwrap().expose(), "abc");
         assert!(SessionToken::from_client("").is_none());
         assert!(SessionToken::from_client("Bearer ").is_none());
+        assert!(SessionToken::from_client("Basic abc").is_none());
         assert!(SessionToken::from_client(&"x".repeat(300)).is_none());
     }
 

@@ -28,7 +28,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let secret = match &settings.secret {
-        Some(hex) => ServerSecret::from_hex(hex).context("in setting `secret`")?,
+        Some(hex) => ServerSecret::from_hex(&hex.0).context("in setting `secret`")?,
         None => ServerSecret::load_or_create(&settings.data_dir.join("server-secret"))?,
     };
     let store: Arc<dyn Store> =
@@ -37,7 +37,6 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
     };
-    let public_url = settings.public_url();
     Ok(AuthService::new(AuthServiceParts {
         store,
         secret,
@@ -51,7 +50,10 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         codes: settings.codes.clone(),
         sessions: settings.sessions.clone(),
         sms_two_factor: settings.two_factor.sms,
-        origin_host: public_url.host_str().unwrap_or("localhost").to_owned(),
+        // Only a configured public URL names a host browsers will match.
+        origin_host: settings.public_url.as_ref().and_then(|u| u.host_str()).map(str::to_owned),
+        public_url: settings.public_url(),
+        two_factor_exempt: settings.two_factor.trusted_ip_ranges.clone(),
     }))
 }
 
@@ -75,12 +77,14 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
         let address = listener.local_addr()?;
         let body_limit = BodyLimit(settings.max_body_bytes);
+        let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         let cookie_policy = web::Data::new(CookiePolicy { secure: settings.public_url().scheme() == "https" });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
                 .app_data(body_limit)
                 .app_data(cookie_policy.clone())
+                .app_data(trusted_proxies.clone())
                 .wrap(from_fn(api::negotiate::negotiate_media_type))
                 .wrap(from_fn(log_requests))
                 .configure(api::configure)

@@ -1,7 +1,6 @@
 //! User administration (the `docspace-auth user ...` commands): the same hashing and phone rules
 //! as the API, so a user added here logs in there.
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::auth::AuthService;
@@ -54,7 +53,7 @@ impl AuthService {
             mobile_phone: phone.map(|p| p.e164().to_owned()),
             phone_activated: false,
             disabled: new.disabled,
-            created_at: Utc::now(),
+            created_at: self.now(),
         };
         self.store().insert_user(&user).await?;
         Ok(user)

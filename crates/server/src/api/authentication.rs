@@ -3,13 +3,19 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::JsonBody;
-use super::dto::{AuthRequestsDto, AuthenticationTokenDto, AuthenticationTokenWrapper, BooleanWrapper, StringWrapper};
+use super::dto::{
+    AuthRequestsDto, AuthenticationTokenDto, AuthenticationTokenWrapper, BooleanWrapper, ConfirmDto, ConfirmWrapper,
+    EmailValidationKeyModel, MobileRequestsDto, StringWrapper, ValidationResult,
+};
 use super::envelope;
 use super::envelope::ErrorApiResponse;
 use super::error::insert_rate_limit_headers;
 use super::session::{CookiePolicy, removal_cookie, session_cookie, token_from_request};
 use crate::auth::AuthService;
+use crate::client_ip::{self, TrustedProxies};
+use crate::confirm::KeyCheck;
 use crate::error::Error;
+use crate::login::LoginStep;
 
 /// Send SMS code
 ///
@@ -239,4 +245,181 @@ pub async fn logout(
     let mut builder = HttpResponse::Ok();
     builder.cookie(removal_cookie(**policy));
     Ok(envelope::ok_with(builder, &req, None::<String>))
+}
+
+/// Log in
+///
+/// The password step of a login (or a login link's `confirmData`). Without a required second
+/// factor (SMS two-factor off, or the client in a trusted IP range) the session starts at once:
+/// `token`, and the `asc_auth_key` cookie. With SMS two-factor:
+/// - the phone is activated: a code is sent (unless one is still live) and the answer is
+///   `{sms: true, phoneNoise, expires, confirmUrl}` with a PhoneAuth link;
+/// - no phone, or not activated yet: `{sms: true, confirmUrl}` with a PhoneActivation link, whose
+///   query string authorises `setphone`; no SMS is sent.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication",
+    operation_id = "authenticateMe",
+    tag = "Authentication",
+    request_body(
+        content = Option<AuthRequestsDto>,
+        content_type = "application/json",
+        description = "Authentication request parameters. `text/json` and `application/*+json` are accepted too.",
+        example = json!({"userName": "alice@example.com", "passwordHash": "9c8b…(64 hex digits)", "culture": "en-US"})
+    ),
+    responses(
+        (status = 200, description = "Logged in, or the next step of the login.", body = AuthenticationTokenWrapper,
+            example = json!({"response": {"expires": "2026-11-29T10:10:00.123Z", "sms": true,
+                "phoneNoise": "+1201***0123", "tfa": false,
+                "confirmUrl": "http://127.0.0.1:8092/confirm/PhoneAuth?type=PhoneAuth&email=alice%40example.com&key=1795860000.Qm9…"},
+                "count": 1, "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication", "action": "POST"}],
+                "status": 0, "statusCode": 200})),
+        (status = 400, description = "Invalid body or unsupported login provider.", body = ErrorApiResponse),
+        (status = 401, description = "Unknown user, wrong password or missing credentials: one answer for all.", body = ErrorApiResponse),
+        (status = 403, description = "The user is disabled.", body = ErrorApiResponse),
+        (status = 404, description = "The `confirmData` key is invalid, expired, used, or its user unknown.", body = ErrorApiResponse),
+        (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
+        (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
+        (status = 429, description = "Too many live codes for this phone.", body = ErrorApiResponse),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+        (status = 503, description = "The code could not be sent, or the server is busy.", body = ErrorApiResponse),
+    )
+)]
+pub async fn authenticate_me(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    policy: web::Data<CookiePolicy>,
+    proxies: web::Data<TrustedProxies>,
+    body: JsonBody<AuthRequestsDto>,
+) -> Result<HttpResponse, Error> {
+    let request = body.0;
+    let credentials = request.credentials()?;
+    let client_ip = client_ip::from_request(&req, &proxies);
+    let step = auth.authenticate_me(&credentials, request.culture.as_deref(), client_ip).await?;
+    let mut builder = HttpResponse::Ok();
+    let payload = match step {
+        LoginStep::Session { token, expires_at } => {
+            let browser_session = request.session.unwrap_or(false);
+            builder.cookie(session_cookie(&token, expires_at, auth.now(), browser_session, **policy));
+            AuthenticationTokenDto {
+                token: Some(token.expose().to_owned()),
+                expires: Some(expires_at),
+                ..Default::default()
+            }
+        }
+        LoginStep::EnterCode { phone_noise, expires_at, confirm_url } => AuthenticationTokenDto {
+            expires: Some(expires_at),
+            sms: true,
+            phone_noise: Some(phone_noise),
+            confirm_url: Some(confirm_url),
+            ..Default::default()
+        },
+        LoginStep::SetPhone { confirm_url } => {
+            AuthenticationTokenDto { sms: true, confirm_url: Some(confirm_url), ..Default::default() }
+        }
+    };
+    Ok(envelope::ok_with(builder, &req, payload))
+}
+
+/// Set the mobile phone
+///
+/// Sets the phone of the user a PhoneActivation link was issued for, and sends it a code; the
+/// phone counts as activated once that code logs in. Authorised by the link's query string in the
+/// `confirm` header. An activated phone cannot be replaced this way (409).
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication/setphone",
+    operation_id = "saveMobilePhone",
+    tag = "Authentication",
+    params(("confirm" = String, Header, description = "The query string of the PhoneActivation link, e.g. `type=PhoneActivation&email=alice%40example.com&key=…`.")),
+    request_body(
+        content = Option<MobileRequestsDto>,
+        content_type = "application/json",
+        description = "The new phone. `text/json` and `application/*+json` are accepted too."
+    ),
+    responses(
+        (status = 200, description = "The phone is set and a code sent to it.", body = AuthenticationTokenWrapper,
+            example = json!({"response": {"expires": "2026-11-29T10:10:00.123Z", "sms": true,
+                "phoneNoise": "+4474****3456", "tfa": false,
+                "confirmUrl": "http://127.0.0.1:8092/confirm/PhoneAuth?type=PhoneAuth&email=alice%40example.com&key=1795860000.Qm9…"},
+                "count": 1, "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication/setphone", "action": "POST"}],
+                "status": 0, "statusCode": 200})),
+        (status = 400, description = "Invalid body, or not a valid mobile number (`InvalidPhone`).", body = ErrorApiResponse,
+            example = json!({"error": {"message": "the phone number is not a mobile number (fixed line); SMS codes can only go to mobile phones",
+                "type": "InvalidPhone", "stack": null, "hresult": 0}, "status": 1, "statusCode": 400})),
+        (status = 401, description = "The `confirm` header is missing, invalid or expired.", body = ErrorApiResponse,
+            example = json!({"error": {"message": "The confirmation link is invalid or has expired",
+                "type": "InvalidConfirmKey", "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
+        (status = 403, description = "The user is disabled.", body = ErrorApiResponse),
+        (status = 409, description = "The user's phone is already activated.", body = ErrorApiResponse),
+        (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
+        (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
+        (status = 429, description = "Too many live codes for this phone.", body = ErrorApiResponse),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+        (status = 503, description = "The code could not be sent.", body = ErrorApiResponse),
+    )
+)]
+pub async fn save_mobile_phone(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    body: JsonBody<MobileRequestsDto>,
+) -> Result<HttpResponse, Error> {
+    let confirm = req.headers().get("confirm").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let phone = body.0.mobile_phone.unwrap_or_default();
+    let set = auth.save_mobile_phone(confirm, &phone, None).await?;
+    let payload = AuthenticationTokenDto {
+        expires: Some(set.expires_at),
+        sms: true,
+        phone_noise: Some(set.phone_noise),
+        confirm_url: Some(set.confirm_url),
+        ..Default::default()
+    };
+    Ok(envelope::ok(&req, payload))
+}
+
+/// Check a confirmation link
+///
+/// Whether a confirmation link's key is valid for its type and email, without using it.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication/confirm",
+    operation_id = "checkConfirm",
+    tag = "Authentication",
+    request_body(
+        content = Option<EmailValidationKeyModel>,
+        content_type = "application/json",
+        description = "The link's `type`, `email`, `key` (and `first` for Auth links)."
+    ),
+    responses(
+        (status = 200, description = "`result`: 0 Ok, 1 Invalid, 2 Expired.", body = ConfirmWrapper,
+            example = json!({"response": {"result": 0, "email": "alice@example.com"}, "count": 1,
+                "links": [{"href": "http://127.0.0.1:8092/api/2.0/authentication/confirm", "action": "POST"}],
+                "status": 0, "statusCode": 200})),
+        (status = 400, description = "Invalid body.", body = ErrorApiResponse),
+        (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
+        (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
+        (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+    )
+)]
+pub async fn check_confirm(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    body: JsonBody<EmailValidationKeyModel>,
+) -> Result<HttpResponse, Error> {
+    let model = body.0;
+    let email = model.email.unwrap_or_default();
+    let check = auth
+        .check_confirm(
+            model.kind.as_deref().unwrap_or_default(),
+            &email,
+            model.key.as_deref().unwrap_or_default(),
+            model.first.unwrap_or(false),
+        )
+        .await?;
+    let result = match check {
+        KeyCheck::Ok => ValidationResult::Ok,
+        KeyCheck::Invalid => ValidationResult::Invalid,
+        KeyCheck::Expired => ValidationResult::Expired,
+    };
+    Ok(envelope::ok(&req, ConfirmDto { result, email: (!email.is_empty()).then_some(email) }))
 }

@@ -72,10 +72,23 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
                 Error::InvalidRequest(if path == "." || inner.is_syntax() || inner.is_eof() {
                     format!("The request body is not valid JSON: {inner}")
                 } else {
-                    format!("Invalid value for {path}: {inner}")
+                    format!("Invalid value for {path}: {}", without_value(&inner))
                 })
             })
         })
+    }
+}
+
+/// serde's message without the value that was sent ("invalid type: integer `123456`, expected a
+/// string" → "expected a string"): the value may be a password or a code, and errors never carry
+/// secrets.
+fn without_value(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    match text.find(", expected ") {
+        Some(i) => text[i + 2..].to_owned(),
+        None if text.starts_with("invalid ") => "invalid value".to_owned(),
+        None => text.to_owned(),
     }
 }
 

@@ -47,7 +47,7 @@ pub struct AuthRequestsDto {
 }
 
 /// Data of a confirmation link that logs a user in (`Auth` confirm key).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 pub struct ConfirmData {
     /// Email address the key was issued for.
     #[schema(format = Email)]
@@ -172,6 +172,74 @@ pub struct HealthDto {
     pub status: String,
 }
 
+/// The new mobile phone (`setphone`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MobileRequestsDto {
+    /// Mobile phone in international form, e.g. `+44 7400 123456`; stored in E.164.
+    #[schema(example = "+44 7400 123456")]
+    pub mobile_phone: Option<String>,
+}
+
+/// A confirmation link's data to check (`checkConfirm`). Fields this server does not use
+/// (`emplType`, `encEmail`, `uiD`, `roomId`) are accepted and ignored.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailValidationKeyModel {
+    /// The key from the link.
+    pub key: Option<String>,
+    /// The email from the link.
+    pub email: Option<String>,
+    /// The confirmation type from the link: `PhoneActivation`, `PhoneAuth` or `Auth` (other
+    /// DocSpace types are answered `Invalid`).
+    #[serde(rename = "type")]
+    #[schema(example = "PhoneActivation")]
+    pub kind: Option<String>,
+    /// `true` or `false` (DocSpace's SDKs send it as a string).
+    #[serde(default, deserialize_with = "bool_or_string")]
+    #[schema(value_type = Option<String>, example = "false")]
+    pub first: Option<bool>,
+}
+
+fn bool_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrString {
+        Bool(bool),
+        String(String),
+    }
+    Ok(match Option::<BoolOrString>::deserialize(deserializer)? {
+        None => None,
+        Some(BoolOrString::Bool(b)) => Some(b),
+        Some(BoolOrString::String(s)) => Some(s.eq_ignore_ascii_case("true")),
+    })
+}
+
+/// Result of checking a confirmation key: 0 Ok, 1 Invalid, 2 Expired (DocSpace's
+/// `ValidationResult`; 3 TariffLimit, 4 UserExisted, 5 UserExcluded, 6 QuotaFailed never occur here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde_repr::Serialize_repr, serde_repr::Deserialize_repr, ToSchema)]
+#[repr(u8)]
+pub enum ValidationResult {
+    Ok = 0,
+    Invalid = 1,
+    Expired = 2,
+    TariffLimit = 3,
+    UserExisted = 4,
+    UserExcluded = 5,
+    QuotaFailed = 6,
+}
+
+/// The answer of `checkConfirm`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmDto {
+    pub result: ValidationResult,
+    /// The email the link is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+envelope_schema!(ConfirmWrapper, ConfirmDto, "Success envelope of ConfirmDto.");
 envelope_schema!(AuthenticationTokenWrapper, AuthenticationTokenDto, "Success envelope of AuthenticationTokenDto.");
 envelope_schema!(SettingsWrapper, SettingsDto, "Success envelope of SettingsDto.");
 envelope_schema!(HealthWrapper, HealthDto, "Success envelope of HealthDto.");

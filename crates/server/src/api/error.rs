@@ -22,17 +22,19 @@ pub fn insert_rate_limit_headers(builder: &mut HttpResponseBuilder, budget: &Sen
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
-            Error::InvalidRequest(_) | Error::MobilePhoneRequired | Error::ProviderNotSupported(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Error::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            Error::InvalidRequest(_)
+            | Error::MobilePhoneRequired
+            | Error::ProviderNotSupported(_)
+            | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
+            Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
+            Error::PhoneAlreadyActivated => StatusCode::CONFLICT,
             Error::UserDisabled | Error::SmsTwoFactorDisabled => StatusCode::FORBIDDEN,
             Error::UserNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::SmsNotConfigured | Error::SmsSendFailed => StatusCode::SERVICE_UNAVAILABLE,
+            Error::SmsNotConfigured | Error::SmsSendFailed | Error::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -43,6 +45,9 @@ impl ResponseError for Error {
         }
         let status = self.status_code();
         let mut builder = HttpResponse::build(status);
+        if let Error::Busy = self {
+            builder.insert_header((RETRY_AFTER, "1"));
+        }
         if let Error::RateLimited { retry_after_secs, budget } = self {
             builder.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
             insert_rate_limit_headers(&mut builder, budget);

@@ -39,6 +39,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/api/2.0/authentication/setphone")
+            .route(web::post().to(authentication::save_mobile_phone))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/2.0/authentication/confirm")
+            .route(web::post().to(authentication::check_confirm))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/api/2.0/authentication/logout")
             .route(web::post().to(authentication::logout))
             .default_service(web::to(method_not_allowed)),
@@ -52,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/2.0/authentication")
             .route(web::get().to(authentication::get_is_authentificated))
+            .route(web::post().to(authentication::authenticate_me))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

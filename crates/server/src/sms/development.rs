@@ -21,10 +21,6 @@ impl DevelopmentOutbox {
     pub fn new(path: PathBuf) -> Self {
         Self { path, lock: Mutex::new(()) }
     }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
 }
 
 #[async_trait]
@@ -49,7 +45,9 @@ impl SmsProvider for DevelopmentOutbox {
         if let Some(parent) = self.path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
-        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(io)?;
+        // Owner-only: the file holds live codes.
+        let mut file =
+            tokio::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path).await.map_err(io)?;
         // One write of the whole line keeps concurrent appenders' lines whole (O_APPEND).
         file.write_all(line.as_bytes()).await.map_err(io)?;
         // The message is on disk before the caller answers 200.
@@ -85,6 +83,11 @@ mod tests {
             assert_eq!(delivery.provider, "development");
         }
         let content = std::fs::read_to_string(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
         let lines: Vec<serde_json::Value> = content.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["to"], "+12015550123");

@@ -17,11 +17,15 @@ fn code_prefix(culture: Option<&str>) -> &'static str {
     }
 }
 
-/// `Code: 123456`, localised, then the origin-bound line browsers use to offer the code for autofill
-/// (WICG origin-bound one-time codes: `@host #code`).
-pub fn render(culture: Option<&str>, code: &OneTimeCode, origin_host: &str) -> String {
+/// `Code: 123456`, localised; with a public host, then the origin-bound line browsers use to offer
+/// the code for autofill (WICG origin-bound one-time codes: `@host #code`).
+pub fn render(culture: Option<&str>, code: &OneTimeCode, origin_host: Option<&str>) -> String {
     let code = code.expose();
-    format!("{}{code}\n\n@{origin_host} #{code}", code_prefix(culture))
+    let prefix = code_prefix(culture);
+    match origin_host {
+        Some(host) => format!("{prefix}{code}\n\n@{host} #{code}"),
+        None => format!("{prefix}{code}"),
+    }
 }
 
 #[cfg(test)]
@@ -32,18 +36,18 @@ mod tests {
     fn english_by_default_with_the_origin_bound_line() {
         let code = OneTimeCode::generate(6);
         let c = code.expose();
-        assert_eq!(render(None, &code, "auth.example.com"), format!("Code: {c}\n\n@auth.example.com #{c}"));
-        assert_eq!(render(Some("xx-YY"), &code, "h"), format!("Code: {c}\n\n@h #{c}"));
+        assert_eq!(render(None, &code, Some("auth.example.com")), format!("Code: {c}\n\n@auth.example.com #{c}"));
+        assert_eq!(render(Some("xx-YY"), &code, None), format!("Code: {c}"));
     }
 
     #[test]
     fn culture_picks_the_language() {
         let code = OneTimeCode::generate(6);
         let c = code.expose();
-        assert!(render(Some("ru-RU"), &code, "h").starts_with(&format!("Код: {c}\n")));
-        assert!(render(Some("es"), &code, "h").starts_with(&format!("Código: {c}\n")));
-        assert!(render(Some("zh_CN"), &code, "h").starts_with(&format!("验证码：{c}\n")));
-        assert!(render(Some("JA-jp"), &code, "h").starts_with(&format!("認証コード：{c}\n")));
-        assert!(render(Some("it"), &code, "h").starts_with(&format!("Codice: {c}\n")));
+        assert!(render(Some("ru-RU"), &code, Some("h")).starts_with(&format!("Код: {c}\n")));
+        assert!(render(Some("es"), &code, Some("h")).starts_with(&format!("Código: {c}\n")));
+        assert!(render(Some("zh_CN"), &code, Some("h")).starts_with(&format!("验证码：{c}\n")));
+        assert!(render(Some("JA-jp"), &code, Some("h")).starts_with(&format!("認証コード：{c}\n")));
+        assert!(render(Some("it"), &code, Some("h")).starts_with(&format!("Codice: {c}\n")));
     }
 }

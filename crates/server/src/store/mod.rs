@@ -57,6 +57,7 @@ pub struct LiveCode {
     pub id: String,
     pub phone: String,
     pub code_hash: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +66,13 @@ pub struct NewSession {
     pub token_hash: String,
     pub user_id: String,
     pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A single-use key to burn when a session starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedKey {
+    pub key_hash: String,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -115,14 +123,21 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a code that was never delivered.
     async fn withdraw_code(&self, code_id: &str) -> StoreResult<()>;
 
-    /// The user's codes that are unexpired and unconsumed at `now`.
+    /// The user's codes that are unexpired and unconsumed at `now`, oldest first.
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;
 
     /// In one transaction: consumes code `code_id` if it is still live at `session.created_at`,
     /// kills the user's other live codes, activates the phone the code went to, clears the user's
-    /// wrong-code count and starts `session`. False, changing nothing, when the code is no longer
-    /// live (a concurrent request redeemed it first).
-    async fn redeem_code(&self, code_id: &str, session: &NewSession) -> StoreResult<bool>;
+    /// wrong-code count, burns `used_key` and starts `session`. False, changing nothing, when the
+    /// code is no longer live or the key was already used (a concurrent request got there first).
+    async fn redeem_code(&self, code_id: &str, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool>;
+
+    /// Burns `used_key` (if any) and starts `session`, atomically. False, changing nothing, when
+    /// the key was already used.
+    async fn start_session(&self, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool>;
+
+    /// Whether a single-use key has already started a session.
+    async fn is_key_used(&self, key_hash: &str) -> StoreResult<bool>;
 
     /// Counts a wrong code for the user in a window of `window_ms` starting at its first failure;
     /// the `max`-th failure kills every live code of the user and starts the count over.

@@ -10,8 +10,8 @@ use sqlx::{Row, SqlitePool};
 use chrono::{DateTime, Utc};
 
 use super::{
-    CodeFailure, CodeIssue, LiveCode, NewCode, NewSession, Session, Store, StoreError, StoreResult, User, from_millis,
-    to_millis,
+    CodeFailure, CodeIssue, LiveCode, NewCode, NewSession, Session, Store, StoreError, StoreResult, UsedKey, User,
+    from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -33,6 +33,39 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Inside a transaction: burns the key (false when it was used already) and inserts the session.
+async fn burn_key_and_insert_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    session: &NewSession,
+    used_key: Option<&UsedKey>,
+) -> Result<bool, sqlx::Error> {
+    if let Some(key) = used_key {
+        sqlx::query("DELETE FROM used_confirm_keys WHERE expires_at <= ?")
+            .bind(to_millis(session.created_at))
+            .execute(&mut **tx)
+            .await?;
+        let burnt =
+            sqlx::query("INSERT INTO used_confirm_keys (key_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(&key.key_hash)
+                .bind(to_millis(key.expires_at))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        if burnt == 0 {
+            return Ok(false);
+        }
+    }
+    sqlx::query("INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&session.id)
+        .bind(&session.token_hash)
+        .bind(&session.user_id)
+        .bind(to_millis(session.created_at))
+        .bind(to_millis(session.expires_at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 fn user_from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
@@ -95,7 +128,9 @@ impl Store for SqliteStore {
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = lower(?1) OR id = ?1"))
+        // Emails are stored lowercased by Rust (Unicode-aware); SQLite's lower() knows only ASCII.
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1 OR id = ?2"))
+            .bind(login.to_lowercase())
             .bind(login)
             .fetch_optional(&self.pool)
             .await?;
@@ -124,9 +159,9 @@ impl Store for SqliteStore {
 
     async fn issue_code(&self, code: &NewCode, max_live_per_phone: u32) -> StoreResult<CodeIssue> {
         let now = to_millis(code.created_at);
-        // Starting with a write takes SQLite's write lock at once, so the count below cannot be
-        // raced by another connection between the check and the insert.
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock at once, so no other connection can insert between
+        // the count and the insert.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM sms_codes WHERE phone = ? AND expires_at <= ?")
             .bind(&code.phone)
             .bind(now)
@@ -172,20 +207,28 @@ impl Store for SqliteStore {
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, phone, code_hash FROM sms_codes \
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, phone, code_hash, expires_at FROM sms_codes \
              WHERE user_id = ? AND expires_at > ? AND consumed_at IS NULL ORDER BY created_at",
         )
         .bind(user_id)
         .bind(to_millis(now))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(id, phone, code_hash)| LiveCode { id, phone, code_hash }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, phone, code_hash, expires_at)| LiveCode {
+                id,
+                phone,
+                code_hash,
+                expires_at: from_millis(expires_at),
+            })
+            .collect())
     }
 
-    async fn redeem_code(&self, code_id: &str, session: &NewSession) -> StoreResult<bool> {
+    async fn redeem_code(&self, code_id: &str, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool> {
         let now = to_millis(session.created_at);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let phone: Option<String> = sqlx::query_scalar(
             "UPDATE sms_codes SET consumed_at = ?1 \
              WHERE id = ?2 AND user_id = ?3 AND consumed_at IS NULL AND expires_at > ?1 RETURNING phone",
@@ -210,16 +253,28 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM code_failures WHERE user_id = ?").bind(&session.user_id).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&session.id)
-            .bind(&session.token_hash)
-            .bind(&session.user_id)
-            .bind(now)
-            .bind(to_millis(session.expires_at))
-            .execute(&mut *tx)
-            .await?;
+        if !burn_key_and_insert_session(&mut tx, session, used_key).await? {
+            return Ok(false);
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn start_session(&self, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !burn_key_and_insert_session(&mut tx, session, used_key).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn is_key_used(&self, key_hash: &str) -> StoreResult<bool> {
+        let used: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_confirm_keys WHERE key_hash = ?")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(used.is_some())
     }
 
     async fn record_code_failure(
@@ -230,7 +285,7 @@ impl Store for SqliteStore {
         max: u32,
     ) -> StoreResult<CodeFailure> {
         let now = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // One statement counts the failure, starting a new window when the old one has ended.
         let failures: i64 = sqlx::query_scalar(
             "INSERT INTO code_failures (user_id, failures, window_ends_at) VALUES (?1, 1, ?2 + ?3) \

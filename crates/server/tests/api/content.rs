@@ -111,6 +111,23 @@ async fn malformed_json_and_wrong_types_are_400_naming_the_problem() {
 }
 
 #[tokio::test]
+async fn rejected_values_are_not_echoed_back() {
+    let app = spawn_app().await;
+    for (field, value) in [("password", json!(987654321)), ("code", json!(123456)), ("passwordHash", json!([4242]))] {
+        let body = json!({"userName": EMAIL, field: value});
+        let error =
+            assert_error(app.post_raw(SENDSMS, "application/json", body.to_string()).await, 400, "InvalidRequest")
+                .await;
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field) && message.contains("expected a string"), "{message}");
+        assert!(
+            !message.contains("987654321") && !message.contains("123456") && !message.contains("4242"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_413() {
     let app = spawn_app().await;
     app.add_alice().await;

@@ -33,7 +33,8 @@ async fn sends_a_code_by_sms_and_answers_in_the_success_envelope() {
     assert_eq!(outbox[0]["to"], PHONE_E164);
     let code = app.last_code();
     assert_eq!(code.len(), 6);
-    assert_eq!(outbox[0]["text"], format!("Code: {code}\n\n@127.0.0.1 #{code}"));
+    // No public URL configured: no origin-bound line naming a host browsers could not match.
+    assert_eq!(outbox[0]["text"], format!("Code: {code}"));
     assert!(!text.contains(&code), "the answer must not carry the code");
     assert_eq!(app.stored_code_count().await, 1);
 }
@@ -211,7 +212,7 @@ async fn culture_picks_the_language_of_the_sms() {
     body["culture"] = json!("ru-RU");
     assert_eq!(app.send_sms(&body).await.status(), 200);
     let code = app.last_code();
-    assert_eq!(app.outbox()[0]["text"], format!("Код: {code}\n\n@127.0.0.1 #{code}"));
+    assert_eq!(app.outbox()[0]["text"], format!("Код: {code}"));
 }
 
 #[tokio::test]
@@ -243,6 +244,10 @@ async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(contains(PHONE_E164.as_bytes()), "sanity: the scan sees stored data");
     assert!(!contains(PASSWORD.as_bytes()), "password stored in plain text");
+    // Nor what clients send instead of the password, which is as good as the password.
+    let client_hash = docspace_auth_server::password::client_hash(PASSWORD, app.auth.hash_params());
+    assert!(!contains(client_hash.as_bytes()), "passwordHash stored as sent");
+    assert!(!contains(client_hash.to_uppercase().as_bytes()), "passwordHash stored as sent");
     for code in codes {
         assert!(!contains(code.as_bytes()), "code {code} stored in plain text");
     }
