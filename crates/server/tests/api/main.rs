@@ -3,6 +3,7 @@
 mod cli;
 mod content;
 mod docs;
+mod flow;
 mod helpers;
 mod login;
 mod send_sms;
