@@ -317,6 +317,18 @@ PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
         ///How clients compute the `passwordHash` field of login requests.
         #[serde(rename = "passwordHash")]
         pub password_hash: PasswordHasherDto,
+        ///The site key of that CAPTCHA.
+        #[serde(
+            rename = "recaptchaPublicKey",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub recaptcha_public_key: ::std::option::Option<::std::string::String>,
+        ///The CAPTCHA a login page shows after too many failed logins; absent when none is configured.
+        #[serde(
+            rename = "recaptchaType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub recaptcha_type: ::std::option::Option<RecaptchaType>,
         ///Always true: a self-hosted portal.
         pub standalone: bool,
     }
@@ -860,13 +872,22 @@ Sends a `POST` request to `/api/2.0/authentication/logout`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             415u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             _ => Err(Error::UnexpectedResponse(response)),
@@ -875,7 +896,8 @@ Sends a `POST` request to `/api/2.0/authentication/logout`
     /**Get the portal settings
 
 A subset of DocSpace's portal settings: `passwordHash` publishes how clients compute the
-`passwordHash` field of login requests.
+`passwordHash` field of login requests; `recaptchaType` and `recaptchaPublicKey` (when a
+CAPTCHA is configured) what to show a person after too many failed logins.
 
 Sends a `GET` request to `/api/2.0/settings`
 

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::captcha::{CaptchaKind, CaptchaVerifier};
 use crate::client_ip::IpRanges;
 use crate::clock::Clock;
-use crate::config::{CodeSettings, SessionSettings};
+use crate::config::{BruteForceSettings, CodeSettings, SessionSettings};
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
+use crate::guard::Caller;
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
@@ -29,6 +31,17 @@ pub enum Credentials {
     ThirdParty { provider: String },
     /// Nothing usable was sent.
     Missing,
+}
+
+impl Credentials {
+    /// The login that brute-force accounting counts failures against.
+    pub fn login_key(&self) -> String {
+        match self {
+            Credentials::Password { login, .. } => login.trim().to_lowercase(),
+            Credentials::ConfirmKey { email, .. } => email.trim().to_lowercase(),
+            Credentials::ThirdParty { .. } | Credentials::Missing => String::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -92,6 +105,8 @@ pub struct AuthService {
     pub(crate) public_url: url::Url,
     /// Clients logging in from here need no second factor.
     pub(crate) two_factor_exempt: IpRanges,
+    pub(crate) captcha: CaptchaVerifier,
+    pub(crate) brute_force: BruteForceSettings,
     /// Bounds concurrent PBKDF2 runs to the CPU count, so a flood of `password` logins queues
     /// (briefly) instead of piling up blocking threads.
     pub(crate) hash_slots: Arc<tokio::sync::Semaphore>,
@@ -112,6 +127,8 @@ pub struct AuthServiceParts {
     pub origin_host: Option<String>,
     pub public_url: url::Url,
     pub two_factor_exempt: IpRanges,
+    pub captcha: CaptchaVerifier,
+    pub brute_force: BruteForceSettings,
 }
 
 impl AuthService {
@@ -139,6 +156,8 @@ impl AuthService {
             origin_host: parts.origin_host,
             public_url: parts.public_url,
             two_factor_exempt: parts.two_factor_exempt,
+            captcha: parts.captcha,
+            brute_force: parts.brute_force,
             hash_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             )),
@@ -153,6 +172,14 @@ impl AuthService {
     /// The current time on the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The CAPTCHA a login page should show, as DocSpace publishes it: hCaptcha when configured,
+    /// else reCAPTCHA; `None` when neither is.
+    pub fn captcha_for_clients(&self) -> Option<(CaptchaKind, &str)> {
+        [CaptchaKind::Hcaptcha, CaptchaKind::Recaptcha]
+            .into_iter()
+            .find_map(|kind| self.captcha.public_key(kind).map(|key| (kind, key)))
     }
 
     pub fn sms_providers(&self) -> Vec<&'static str> {
@@ -185,19 +212,37 @@ impl AuthService {
     /// Identifies the user exactly as login does. Every credential failure is the same
     /// `AuthenticationFailed`, whether the user is unknown or the password wrong; an invalid or used
     /// login-link key is `UserNotFound`, as in DocSpace.
-    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Identified> {
-        let identified = match credentials {
+    ///
+    /// Brute-force accounting applies: a blocked (login, IP) pair needs a valid CAPTCHA, and each
+    /// credential failure counts towards a block. The count is cleared only when a whole step
+    /// succeeds (see [`AuthService::clear_login_failures`]), so that a right password does not wipe
+    /// out the wrong codes sent with it.
+    pub async fn authenticate(&self, credentials: &Credentials, caller: &Caller) -> Result<Identified> {
+        let login = credentials.login_key();
+        self.check_not_blocked(&login, caller).await?;
+        let identified = match self.identify(credentials).await {
+            Ok(identified) => identified,
+            Err(error @ (Error::AuthenticationFailed | Error::UserNotFound)) => {
+                self.record_login_failure(&login, caller).await?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        if identified.user.disabled {
+            return Err(Error::UserDisabled);
+        }
+        Ok(identified)
+    }
+
+    async fn identify(&self, credentials: &Credentials) -> Result<Identified> {
+        Ok(match credentials {
             Credentials::Password { login, proof } => {
                 Identified { user: self.check_password(login, proof).await?, login_key: None }
             }
             Credentials::ConfirmKey { email, first, key } => self.check_login_key(email, *first, key).await?,
             Credentials::ThirdParty { provider } => return Err(Error::ProviderNotSupported(provider.clone())),
             Credentials::Missing => return Err(Error::AuthenticationFailed),
-        };
-        if identified.user.disabled {
-            return Err(Error::UserDisabled);
-        }
-        Ok(identified)
+        })
     }
 
     /// An `Auth` confirm key from a login link: valid, unused, for an existing user's email.
@@ -233,8 +278,14 @@ impl AuthService {
     }
 
     /// `sendsms`: authenticate, then issue a new code and hand its SMS to the provider.
-    pub async fn send_sms_code(&self, credentials: &Credentials, culture: Option<&str>) -> Result<SmsCodeSent> {
-        let user = self.authenticate(credentials).await?.user;
+    pub async fn send_sms_code(
+        &self,
+        credentials: &Credentials,
+        culture: Option<&str>,
+        caller: &Caller,
+    ) -> Result<SmsCodeSent> {
+        let user = self.authenticate(credentials, caller).await?.user;
+        self.clear_login_failures(&credentials.login_key(), caller).await?;
         if !self.sms_two_factor {
             return Err(Error::SmsTwoFactorDisabled);
         }
@@ -272,7 +323,7 @@ impl AuthService {
                 tracing::info!(user_id = %user.id, to = %phone.noise(), "SMS code refused: live code cap reached");
                 return Err(Error::RateLimited {
                     retry_after_secs,
-                    budget: SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs },
+                    budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
                 });
             }
         };

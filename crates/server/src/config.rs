@@ -43,6 +43,7 @@ pub struct Settings {
     /// Proxies (CIDR ranges) whose `X-Forwarded-For` is believed; nobody else's is.
     pub trusted_proxies: TrustedProxies,
     pub captcha: CaptchaSettings,
+    pub brute_force: BruteForceSettings,
 }
 
 /// A setting that is a secret: `Debug` never prints it.
@@ -140,6 +141,7 @@ impl Default for Settings {
             two_factor: TwoFactorSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             captcha: CaptchaSettings::default(),
+            brute_force: BruteForceSettings::default(),
         }
     }
 }
@@ -166,6 +168,21 @@ impl Default for SmsSettings {
 impl Default for TwoFactorSettings {
     fn default() -> Self {
         Self { sms: true, trusted_ip_ranges: IpRanges::default() }
+    }
+}
+
+/// Failed logins per (login, client IP): DocSpace's rule is 5 within 60 s, then 60 s blocked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceSettings {
+    pub max_failures: u32,
+    pub window_seconds: u32,
+    pub block_seconds: u32,
+}
+
+impl Default for BruteForceSettings {
+    fn default() -> Self {
+        Self { max_failures: 5, window_seconds: 60, block_seconds: 60 }
     }
 }
 
@@ -202,6 +219,7 @@ impl Settings {
         anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
         anyhow::ensure!(self.codes.max_failures > 0, "codes.max_failures must be positive");
         anyhow::ensure!(self.sessions.ttl_seconds > 0, "sessions.ttl_seconds must be positive");
+        anyhow::ensure!(self.brute_force.max_failures > 0, "brute_force.max_failures must be positive");
         anyhow::ensure!(
             self.password_hash.size >= 128 && self.password_hash.size.is_multiple_of(8),
             "password_hash.size must be a multiple of 8 and at least 128"

@@ -33,8 +33,13 @@ pub enum Error {
     MobilePhoneRequired,
     #[error("Login with provider {0:?} is not supported; use userName with password or passwordHash")]
     ProviderNotSupported(String),
-    #[error("Too many SMS codes requested; try again in {retry_after_secs} seconds")]
-    RateLimited { retry_after_secs: u64, budget: SendBudget },
+    /// Too many codes for a phone (with its send budget), or a blocked login (without).
+    #[error("Too many attempts; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64, budget: Option<SendBudget> },
+    #[error("Invalid Recaptcha")]
+    InvalidRecaptcha,
+    #[error("The CAPTCHA could not be checked; try again later")]
+    CaptchaUnavailable,
     #[error("SMS sending is not configured on this server")]
     SmsNotConfigured,
     #[error("The SMS could not be sent; try again later")]
@@ -82,6 +87,8 @@ impl Error {
             Error::MobilePhoneRequired => "MobilePhoneRequired",
             Error::ProviderNotSupported(_) => "ProviderNotSupported",
             Error::RateLimited { .. } => "RateLimited",
+            Error::InvalidRecaptcha => "InvalidRecaptcha",
+            Error::CaptchaUnavailable => "CaptchaUnavailable",
             Error::SmsNotConfigured => "SmsNotConfigured",
             Error::SmsSendFailed => "SmsSendFailed",
             Error::InvalidConfirmKey => "InvalidConfirmKey",

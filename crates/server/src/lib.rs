@@ -12,6 +12,7 @@ pub mod config;
 pub mod confirm;
 pub mod crypto;
 pub mod error;
+pub mod guard;
 pub mod login;
 pub mod otp;
 pub mod password;

@@ -1,13 +1,12 @@
 //! The second factor: redeeming an SMS code for a session, recognising sessions, ending them.
 
-use std::net::IpAddr;
-
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::auth::{AuthService, Credentials};
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::error::{Error, Result};
+use crate::guard::Caller;
 use crate::otp;
 use crate::phone::MobilePhone;
 use crate::session::SessionToken;
@@ -47,11 +46,12 @@ impl AuthService {
         &self,
         credentials: &Credentials,
         culture: Option<&str>,
-        client_ip: IpAddr,
+        caller: &Caller,
     ) -> Result<LoginStep> {
-        let identified = self.authenticate(credentials).await?;
+        let identified = self.authenticate(credentials, caller).await?;
+        self.clear_login_failures(&credentials.login_key(), caller).await?;
         let user = &identified.user;
-        if !self.sms_two_factor || self.two_factor_exempt.contains(client_ip) {
+        if !self.sms_two_factor || self.two_factor_exempt.contains(caller.ip) {
             let (token, expires_at) = self.start_session(user, identified.login_key.as_ref()).await?;
             return Ok(LoginStep::Session { token, expires_at });
         }
@@ -153,8 +153,13 @@ impl AuthService {
     /// `POST /api/2.0/authentication/{code}`: the credentials again plus the SMS code. The first
     /// correct live code is consumed, every other live code dies, the phone counts as activated and
     /// a session starts, all at once. Every failure is the same `AuthenticationFailed`.
-    pub async fn redeem_sms_code(&self, credentials: &Credentials, code: &str) -> Result<SessionIssued> {
-        let identified = self.authenticate(credentials).await.map_err(only_internal_errors)?;
+    pub async fn redeem_sms_code(
+        &self,
+        credentials: &Credentials,
+        code: &str,
+        caller: &Caller,
+    ) -> Result<SessionIssued> {
+        let identified = self.authenticate(credentials, caller).await.map_err(only_internal_errors)?;
         let user = &identified.user;
         let now = self.clock.now();
         let code = code.trim();
@@ -170,6 +175,8 @@ impl AuthService {
             if outcome == CodeFailure::LimitReached {
                 tracing::warn!(user_id = %user.id, "too many wrong SMS codes: every live code is dead");
             }
+            // A wrong code is a failed login too.
+            self.record_login_failure(&credentials.login_key(), caller).await?;
             return Err(Error::AuthenticationFailed);
         };
 
@@ -178,6 +185,7 @@ impl AuthService {
             // A concurrent request redeemed this code (or used this login link) first.
             return Err(Error::AuthenticationFailed);
         }
+        self.clear_login_failures(&credentials.login_key(), caller).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "SMS code accepted; session started");
         Ok(SessionIssued {
             token,
@@ -201,10 +209,15 @@ impl AuthService {
     }
 }
 
-/// Code redemption answers every credential problem with the same 401; only real faults differ.
+/// Code redemption answers every credential problem with the same 401; real faults, blocks and
+/// CAPTCHA verdicts keep their own answers.
 fn only_internal_errors(error: Error) -> Error {
     match error {
-        Error::Internal(_) => error,
+        Error::Internal(_)
+        | Error::RateLimited { .. }
+        | Error::InvalidRecaptcha
+        | Error::CaptchaUnavailable
+        | Error::Busy => error,
         _ => Error::AuthenticationFailed,
     }
 }

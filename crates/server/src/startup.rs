@@ -11,6 +11,7 @@ use crate::api;
 use crate::api::body::BodyLimit;
 use crate::api::session::CookiePolicy;
 use crate::auth::{AuthService, AuthServiceParts};
+use crate::captcha::CaptchaVerifier;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::{ServerSecret, random_hex};
@@ -54,6 +55,8 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         origin_host: settings.public_url.as_ref().and_then(|u| u.host_str()).map(str::to_owned),
         public_url: settings.public_url(),
         two_factor_exempt: settings.two_factor.trusted_ip_ranges.clone(),
+        captcha: CaptchaVerifier::new(&settings.captcha).context("in the `captcha` settings")?,
+        brute_force: settings.brute_force.clone(),
     }))
 }
 

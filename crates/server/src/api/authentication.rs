@@ -15,7 +15,13 @@ use crate::auth::AuthService;
 use crate::client_ip::{self, TrustedProxies};
 use crate::confirm::KeyCheck;
 use crate::error::Error;
+use crate::guard::Caller;
 use crate::login::LoginStep;
+
+/// The client's address (trusted proxies considered) and any CAPTCHA answer it sent.
+fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto) -> Caller {
+    Caller { ip: client_ip::from_request(req, proxies), captcha: request.captcha_answer() }
+}
 
 /// Send SMS code
 ///
@@ -66,7 +72,7 @@ use crate::login::LoginStep;
             body = ErrorApiResponse,
             example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
-        (status = 403, description = "The user is disabled (`UserDisabled`) or SMS two-factor authentication is off (`SmsTwoFactorDisabled`).",
+        (status = 403, description = "The user is disabled (`UserDisabled`), SMS two-factor authentication is off (`SmsTwoFactorDisabled`), or the CAPTCHA sent through a block is wrong (`InvalidRecaptcha`).",
             body = ErrorApiResponse,
             example = json!({"error": {"message": "User disabled", "type": "UserDisabled",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 403})),
@@ -82,7 +88,7 @@ use crate::login::LoginStep;
             body = ErrorApiResponse,
             example = json!({"error": {"message": "Content-Type text/plain is not supported; send application/json, text/json or application/*+json",
                 "type": "UnsupportedMediaType", "stack": null, "hresult": 0}, "status": 1, "statusCode": 415})),
-        (status = 429, description = "Too many live codes for this phone.",
+        (status = 429, description = "Too many live codes for this phone, or too many failed logins from this address for this login (5 within 60 s block it for 60 s; a valid CAPTCHA gets through).",
             body = ErrorApiResponse,
             headers(
                 ("Retry-After" = u64, description = "Seconds until a code may be requested again."),
@@ -96,7 +102,7 @@ use crate::login::LoginStep;
             body = ErrorApiResponse,
             example = json!({"error": {"message": "Internal server error", "type": "InternalError",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 500})),
-        (status = 503, description = "No SMS provider is configured (`SmsNotConfigured`) or the SMS could not be handed to one (`SmsSendFailed`); no code was issued.",
+        (status = 503, description = "No SMS provider is configured (`SmsNotConfigured`) or the SMS could not be handed to one (`SmsSendFailed`), so no code was issued; or the CAPTCHA could not be checked (`CaptchaUnavailable`), or the server is busy (`ServerBusy`).",
             body = ErrorApiResponse,
             example = json!({"error": {"message": "SMS sending is not configured on this server",
                 "type": "SmsNotConfigured", "stack": null, "hresult": 0}, "status": 1, "statusCode": 503})),
@@ -105,11 +111,13 @@ use crate::login::LoginStep;
 pub async fn send_sms_code(
     req: HttpRequest,
     auth: web::Data<AuthService>,
+    proxies: web::Data<TrustedProxies>,
     body: JsonBody<AuthRequestsDto>,
 ) -> Result<HttpResponse, Error> {
     let request = body.0;
     let credentials = request.credentials()?;
-    let sent = auth.send_sms_code(&credentials, request.culture.as_deref()).await?;
+    let caller = caller(&req, &proxies, &request);
+    let sent = auth.send_sms_code(&credentials, request.culture.as_deref(), &caller).await?;
     let mut builder = HttpResponse::Ok();
     insert_rate_limit_headers(&mut builder, &sent.budget);
     let payload = AuthenticationTokenDto {
@@ -159,19 +167,24 @@ pub async fn send_sms_code(
             example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
+        (status = 403, description = "The CAPTCHA sent through a block is wrong.", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
+        (status = 429, description = "Too many failed logins from this address for this login.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
+        (status = 503, description = "The CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
     )
 )]
 pub async fn authenticate_me_from_body_with_code(
     req: HttpRequest,
     auth: web::Data<AuthService>,
     policy: web::Data<CookiePolicy>,
+    proxies: web::Data<TrustedProxies>,
     body: JsonBody<AuthRequestsDto>,
 ) -> Result<HttpResponse, Error> {
     let request = body.0;
     let credentials = request.credentials()?;
-    let issued = auth.redeem_sms_code(&credentials, request.code.as_deref().unwrap_or_default()).await?;
+    let caller = caller(&req, &proxies, &request);
+    let issued = auth.redeem_sms_code(&credentials, request.code.as_deref().unwrap_or_default(), &caller).await?;
     let mut builder = HttpResponse::Ok();
     builder.cookie(session_cookie(
         &issued.token,
@@ -276,13 +289,13 @@ pub async fn logout(
                 "status": 0, "statusCode": 200})),
         (status = 400, description = "Invalid body or unsupported login provider.", body = ErrorApiResponse),
         (status = 401, description = "Unknown user, wrong password or missing credentials: one answer for all.", body = ErrorApiResponse),
-        (status = 403, description = "The user is disabled.", body = ErrorApiResponse),
+        (status = 403, description = "The user is disabled, or the CAPTCHA sent through a block is wrong.", body = ErrorApiResponse),
         (status = 404, description = "The `confirmData` key is invalid, expired, used, or its user unknown.", body = ErrorApiResponse),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
-        (status = 429, description = "Too many live codes for this phone.", body = ErrorApiResponse),
+        (status = 429, description = "Too many live codes for this phone, or too many failed logins from this address.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
-        (status = 503, description = "The code could not be sent, or the server is busy.", body = ErrorApiResponse),
+        (status = 503, description = "The code could not be sent, the CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
     )
 )]
 pub async fn authenticate_me(
@@ -294,8 +307,8 @@ pub async fn authenticate_me(
 ) -> Result<HttpResponse, Error> {
     let request = body.0;
     let credentials = request.credentials()?;
-    let client_ip = client_ip::from_request(&req, &proxies);
-    let step = auth.authenticate_me(&credentials, request.culture.as_deref(), client_ip).await?;
+    let caller = caller(&req, &proxies, &request);
+    let step = auth.authenticate_me(&credentials, request.culture.as_deref(), &caller).await?;
     let mut builder = HttpResponse::Ok();
     let payload = match step {
         LoginStep::Session { token, expires_at } => {

@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 
 use super::envelope::envelope_schema;
 use crate::auth::{Credentials, PasswordProof};
+use crate::captcha::CaptchaKind;
 use crate::error::Error;
+use crate::guard::CaptchaAnswer;
 
 /// Authentication request parameters. No field is required; which ones are used depends on the
 /// operation. Unknown fields are ignored.
@@ -147,6 +149,12 @@ pub struct SettingsDto {
     pub doc_space: bool,
     /// Always true: a self-hosted portal.
     pub standalone: bool,
+    /// The CAPTCHA a login page shows after too many failed logins; absent when none is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recaptcha_type: Option<RecaptchaType>,
+    /// The site key of that CAPTCHA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recaptcha_public_key: Option<String>,
 }
 
 /// Parameters for computing `passwordHash` on the client: lowercase hex of
@@ -247,6 +255,16 @@ envelope_schema!(BooleanWrapper, bool, "Success envelope of a boolean.");
 envelope_schema!(StringWrapper, Option<String>, "Success envelope of a string or null.");
 
 impl AuthRequestsDto {
+    /// The CAPTCHA answer, if one was sent; reCAPTCHA unless `recaptchaType` says hCaptcha.
+    pub fn captcha_answer(&self) -> Option<CaptchaAnswer> {
+        let response = self.recaptcha_response.clone().filter(|r| !r.is_empty())?;
+        let kind = match self.recaptcha_type {
+            Some(RecaptchaType::HCaptcha) => CaptchaKind::Hcaptcha,
+            _ => CaptchaKind::Recaptcha,
+        };
+        Some(CaptchaAnswer { kind, response })
+    }
+
     /// Which way of identifying the user this request uses, as DocSpace decides it.
     pub fn credentials(&self) -> Result<Credentials, Error> {
         if let Some(confirm) = &self.confirm_data {

@@ -28,13 +28,15 @@ impl ResponseError for Error {
             | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
             Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
             Error::PhoneAlreadyActivated => StatusCode::CONFLICT,
-            Error::UserDisabled | Error::SmsTwoFactorDisabled => StatusCode::FORBIDDEN,
+            Error::UserDisabled | Error::SmsTwoFactorDisabled | Error::InvalidRecaptcha => StatusCode::FORBIDDEN,
             Error::UserNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::SmsNotConfigured | Error::SmsSendFailed | Error::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Error::SmsNotConfigured | Error::SmsSendFailed | Error::Busy | Error::CaptchaUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,7 +52,9 @@ impl ResponseError for Error {
         }
         if let Error::RateLimited { retry_after_secs, budget } = self {
             builder.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
-            insert_rate_limit_headers(&mut builder, budget);
+            if let Some(budget) = budget {
+                insert_rate_limit_headers(&mut builder, budget);
+            }
         }
         builder.json(ErrorApiResponse::new(status, self.kind(), self.to_string()))
     }

@@ -2,15 +2,17 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{PasswordHasherDto, SettingsDto, SettingsWrapper};
+use super::dto::{PasswordHasherDto, RecaptchaType, SettingsDto, SettingsWrapper};
 use super::envelope;
 use super::envelope::ErrorApiResponse;
 use crate::auth::AuthService;
+use crate::captcha::CaptchaKind;
 
 /// Get the portal settings
 ///
 /// A subset of DocSpace's portal settings: `passwordHash` publishes how clients compute the
-/// `passwordHash` field of login requests.
+/// `passwordHash` field of login requests; `recaptchaType` and `recaptchaPublicKey` (when a
+/// CAPTCHA is configured) what to show a person after too many failed logins.
 #[utoipa::path(
     get,
     path = "/api/2.0/settings",
@@ -28,6 +30,7 @@ use crate::auth::AuthService;
 )]
 pub async fn get_portal_settings(req: HttpRequest, auth: web::Data<AuthService>) -> HttpResponse {
     let params = auth.hash_params();
+    let captcha = auth.captcha_for_clients();
     envelope::ok(
         &req,
         SettingsDto {
@@ -39,6 +42,11 @@ pub async fn get_portal_settings(req: HttpRequest, auth: web::Data<AuthService>)
             culture: "en-US".into(),
             doc_space: true,
             standalone: true,
+            recaptcha_type: captcha.map(|(kind, _)| match kind {
+                CaptchaKind::Hcaptcha => RecaptchaType::HCaptcha,
+                CaptchaKind::Recaptcha => RecaptchaType::Default,
+            }),
+            recaptcha_public_key: captcha.map(|(_, key)| key.to_owned()),
         },
     )
 }

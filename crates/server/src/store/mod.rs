@@ -149,6 +149,30 @@ pub trait Store: Send + Sync + 'static {
         max: u32,
     ) -> StoreResult<CodeFailure>;
 
+    /// Counts a failed login for (`login`, `ip`) in a window of `window_ms` from its first failure;
+    /// the `max`-th failure blocks the pair for `block_ms` and starts the count over. Returns the
+    /// end of the block when this failure started one.
+    async fn record_login_failure(
+        &self,
+        login: &str,
+        ip: &str,
+        now: DateTime<Utc>,
+        window_ms: i64,
+        max: u32,
+        block_ms: i64,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Until when (`login`, `ip`) is blocked, if it is at `now`.
+    async fn login_blocked_until(
+        &self,
+        login: &str,
+        ip: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Forgets the failures of (`login`, `ip`) after a successful login.
+    async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()>;
+
     /// The live session with this token hash at `now`.
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
 

@@ -314,6 +314,65 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
+    async fn record_login_failure(
+        &self,
+        login: &str,
+        ip: &str,
+        now: DateTime<Utc>,
+        window_ms: i64,
+        max: u32,
+        block_ms: i64,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let now = to_millis(now);
+        // One statement: count (restarting an ended window), and at the limit block and restart.
+        let blocked_until: i64 = sqlx::query_scalar(
+            "INSERT INTO login_failures (login, ip, failures, window_ends_at, blocked_until) \
+             VALUES (?1, ?2, 1, ?3 + ?4, CASE WHEN ?5 <= 1 THEN ?3 + ?6 ELSE 0 END) \
+             ON CONFLICT (login, ip) DO UPDATE SET \
+               blocked_until = CASE WHEN (CASE WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END) >= ?5 \
+                               THEN ?3 + ?6 ELSE blocked_until END, \
+               failures = CASE WHEN (CASE WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END) >= ?5 THEN 0 \
+                          WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END, \
+               window_ends_at = CASE WHEN window_ends_at <= ?3 THEN ?3 + ?4 ELSE window_ends_at END \
+             RETURNING blocked_until",
+        )
+        .bind(login)
+        .bind(ip)
+        .bind(now)
+        .bind(window_ms)
+        .bind(i64::from(max))
+        .bind(block_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((blocked_until == now + block_ms).then(|| from_millis(blocked_until)))
+    }
+
+    async fn login_blocked_until(
+        &self,
+        login: &str,
+        ip: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let until: Option<i64> = sqlx::query_scalar(
+            "SELECT blocked_until FROM login_failures WHERE login = ? AND ip = ? AND blocked_until > ?",
+        )
+        .bind(login)
+        .bind(ip)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(until.map(from_millis))
+    }
+
+    async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE login = ? AND ip = ?")
+            .bind(login)
+            .bind(ip)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
         let row: Option<(String, String, i64)> = sqlx::query_as(
             "SELECT id, user_id, expires_at FROM sessions \

@@ -157,6 +157,9 @@ async fn the_fifth_wrong_code_kills_every_live_code() {
     for _ in 0..5 {
         assert_error(app.redeem(&wrong_code_for(&first)).await, 401, "AuthenticationFailed").await;
     }
+    // Five failed logins also block this login from this address for a minute.
+    assert_error(app.redeem(&first).await, 429, "RateLimited").await;
+    app.advance(Duration::seconds(60));
     assert_error(app.redeem(&first).await, 401, "AuthenticationFailed").await;
     assert_error(app.redeem(&second).await, 401, "AuthenticationFailed").await;
     // A new code works: the count started over.

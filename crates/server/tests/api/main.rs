@@ -1,5 +1,6 @@
 //! Integration tests: the real server on 127.0.0.1:0 with a fresh data directory each.
 
+mod brute_force;
 mod cli;
 mod content;
 mod docs;
