@@ -20,6 +20,7 @@ cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$dat
 trap cleanup EXIT
 
 "$bin" user add --data-dir "$data" --email sdk@example.com --password "sdk password" --phone "+44 7400 123456" >/dev/null
+"$bin" user add --data-dir "$data" --email new@example.com --password "sdk password" >/dev/null
 "$bin" serve --data-dir "$data" --bind 127.0.0.1:0 >"$data/serve.out" 2>"$data/serve.err" &
 server_pid=$!
 base=""
@@ -31,9 +32,10 @@ for _ in $(seq 1 100); do
 done
 [ -n "$base" ] || { echo "server did not start" >&2; exit 1; }
 
-PYTHONWARNINGS=ignore "$venv/bin/python" "$root/compat/python_sdk_sendsms.py" "$base" sdk@example.com "sdk password" "+4474****3456"
+PYTHONWARNINGS=ignore "$venv/bin/python" "$root/compat/python_sdk_flow.py" "$base" sdk@example.com "sdk password" \
+  "+4474****3456" new@example.com "$data/sms-outbox.jsonl"
 
-# The SMS is in the outbox, addressed in E.164, with a 6-digit code.
+# The first SMS is in the outbox, addressed in E.164, with a 6-digit code.
 grep -Eq '"to":"\+447400123456","text":"Code: [0-9]{6}' "$data/sms-outbox.jsonl" \
   || { echo "no SMS in the outbox" >&2; cat "$data/sms-outbox.jsonl" >&2; exit 1; }
-echo "compat: 1 passed, 0 failed"
+echo "compat: 2 passed, 0 failed"

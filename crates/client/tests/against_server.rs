@@ -123,3 +123,74 @@ async fn the_whole_sms_login_flow_through_the_client() {
     assert_eq!(authed.logout().await.unwrap().into_inner().response, None);
     assert!(!authed.get_is_authentificated().await.unwrap().into_inner().response);
 }
+
+/// The `login` example, built by `cargo test` next to this test binary.
+fn login_example() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    deps.parent().unwrap().join("examples").join(format!("login{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_example_walks_the_whole_flow_at_a_terminal() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let data = tempfile::tempdir().unwrap();
+    let mut settings =
+        Settings { bind: "127.0.0.1:0".parse().unwrap(), data_dir: data.path().into(), ..Default::default() };
+    settings.password_hash.iterations = 1_000;
+    let app = Application::build(settings.clone()).await.unwrap();
+    // No phone yet: the example must set one first.
+    app.auth().add_user(NewUser { email: EMAIL, password: PASSWORD, phone: None, disabled: false }).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let mut child = Command::new(login_example())
+        .args(["--base-url", &base, "--email", EMAIL])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the login example was built by cargo test");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{PASSWORD}\n+44 7400 123456").unwrap();
+
+    // Wait (bounded) for the SMS, then type its code.
+    let outbox = settings.outbox_file();
+    for _ in 0..100 {
+        if outbox.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    writeln!(stdin, "{}", last_code(&outbox)).unwrap();
+    drop(stdin);
+
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("This account has no activated phone yet."), "{stdout}");
+    assert!(stdout.contains("Code sent to +4474****3456."), "{stdout}");
+    assert!(stdout.contains("Authenticated: true"), "{stdout}");
+    assert!(stdout.contains("Logged out. Authenticated: false"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_example_explains_a_wrong_password() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let server = start_server_with_alice().await;
+    let mut child = Command::new(login_example())
+        .args(["--base-url", server.client.baseurl(), "--email", EMAIL])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "wrong password").unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim(), "error: logging in: User authentication failed (AuthenticationFailed, HTTP 401)");
+}

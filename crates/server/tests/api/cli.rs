@@ -48,6 +48,15 @@ fn users_are_added_listed_changed_and_removed() {
     let (_, out) = docspace_auth(dir, &["user", "list"]);
     assert!(out.contains("+12015550123"), "{out}");
 
+    let (ok, out) = docspace_auth(dir, &["user", "login-link", "--email", "bob@example.com"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.trim().starts_with("http://127.0.0.1:8092/confirm/Auth?type=Auth&email=bob%40example.com&key="),
+        "{out}"
+    );
+    let (ok, out) = docspace_auth(dir, &["user", "login-link", "--email", "nobody@example.com"]);
+    assert!(!ok && out.contains("no user"), "{out}");
+
     let (ok, out) = docspace_auth(dir, &["user", "remove", "--email", "bob@example.com"]);
     assert!(ok, "{out}");
     let (_, out) = docspace_auth(dir, &["user", "list"]);
