@@ -63,3 +63,35 @@ async fn documented_examples_have_the_shape_of_real_answers() {
     let settings = json_of(app.http.get(app.url("/api/2.0/settings")).send().await.unwrap()).await;
     assert_eq!(shape(&documented_example("/api/2.0/settings", "get", "200")), shape(&settings));
 }
+
+#[test]
+fn every_documented_example_matches_its_status() {
+    let document = serde_json::to_value(docspace_auth_server::api::openapi::document()).unwrap();
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let example = &response["content"]["application/json"]["example"];
+                if example.is_null() {
+                    continue;
+                }
+                let code: u64 = status.parse().unwrap();
+                let place = format!("{method} {path} {status}");
+                assert_eq!(example["statusCode"], code, "{place}");
+                if code == 200 {
+                    assert_eq!(example["status"], 0, "{place}");
+                    assert_eq!(example["links"][0]["action"], method.to_uppercase(), "{place}");
+                    // The link names the request: the path itself, or its literal prefix for templates.
+                    let literal = path.split('{').next().unwrap();
+                    assert!(example["links"][0]["href"].as_str().unwrap().contains(literal), "{place}");
+                } else {
+                    assert_eq!(example["status"], 1, "{place}");
+                    assert!(!example["error"]["type"].as_str().unwrap().is_empty(), "{place}");
+                    assert_eq!(example["error"]["stack"], Value::Null, "{place}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} examples checked");
+}
