@@ -25,7 +25,9 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(16);
 
     let data = tempfile::tempdir()?;
-    let settings = Settings { bind: "127.0.0.1:0".parse()?, data_dir: data.path().into(), ..Default::default() };
+    let mut settings = Settings { bind: "127.0.0.1:0".parse()?, data_dir: data.path().into(), ..Default::default() };
+    // This measures timing, not blocking: let the repeated 401s below through.
+    settings.brute_force.max_failures = u32::MAX;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let auth = app.auth();
