@@ -17,8 +17,9 @@ use crate::guard::Caller;
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
-use crate::sms::{SmsMessage, SmsSender, text};
-use crate::store::{CodeIssue, NewCode, Store, UsedKey, User};
+use crate::sms::outbox::{self, Outbox};
+use crate::sms::{SmsSender, text};
+use crate::store::{CodeIssue, NewCode, NewMessage, Store, UsedKey, User};
 
 /// How the caller proves who they are. `Debug` leaves out passwords and keys.
 #[derive(Clone)]
@@ -95,6 +96,7 @@ pub struct AuthService {
     pub(crate) secret: ServerSecret,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sms: SmsSender,
+    pub(crate) outbox: Arc<Outbox>,
     pub(crate) hash_params: ClientHashParams,
     pub(crate) codes: CodeSettings,
     pub(crate) sessions: SessionSettings,
@@ -120,6 +122,7 @@ pub struct AuthServiceParts {
     pub secret: ServerSecret,
     pub clock: Arc<dyn Clock>,
     pub sms: SmsSender,
+    pub outbox: Arc<Outbox>,
     pub hash_params: ClientHashParams,
     pub codes: CodeSettings,
     pub sessions: SessionSettings,
@@ -149,6 +152,7 @@ impl AuthService {
             secret: parts.secret,
             clock: parts.clock,
             sms: parts.sms,
+            outbox: parts.outbox,
             hash_params: parts.hash_params,
             codes: parts.codes,
             sessions: parts.sessions,
@@ -180,6 +184,11 @@ impl AuthService {
         [CaptchaKind::Hcaptcha, CaptchaKind::Recaptcha]
             .into_iter()
             .find_map(|kind| self.captcha.public_key(kind).map(|key| (kind, key)))
+    }
+
+    /// The outbox, to run its delivery worker.
+    pub fn outbox_worker(&self) -> Arc<Outbox> {
+        self.outbox.clone()
     }
 
     pub fn sms_providers(&self) -> Vec<&'static str> {
@@ -293,8 +302,8 @@ impl AuthService {
         self.issue_and_send_code(&user, &phone, culture).await
     }
 
-    /// Issues a new code for `phone` (within its cap) and hands the SMS to a provider; an SMS that
-    /// cannot be sent withdraws its code.
+    /// Issues a new code for `phone` (within its cap) and queues its SMS in the same transaction,
+    /// then makes the first delivery attempt; if that fails, the outbox worker retries.
     pub(crate) async fn issue_and_send_code(
         &self,
         user: &User,
@@ -306,17 +315,19 @@ impl AuthService {
         }
         let now = self.clock.now();
         let code = OneTimeCode::generate(self.codes.length);
-        let message_id = Uuid::new_v4();
+        let message_id = Uuid::new_v4().to_string();
         let new_code = NewCode {
-            id: message_id.to_string(),
+            id: message_id.clone(),
             user_id: user.id.clone(),
             phone: phone.e164().to_owned(),
             code_hash: code.stored_hash(&self.secret, &user.id),
             created_at: now,
             expires_at: now + Duration::seconds(i64::from(self.codes.ttl_seconds)),
         };
+        let text = text::render(culture, &code, self.origin_host.as_deref());
+        let message = NewMessage { sealed_text: outbox::seal_text(&self.secret, &message_id, &text) };
         let limit = self.codes.max_live_per_phone;
-        let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, limit).await? {
+        let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, &message, limit).await? {
             CodeIssue::Issued { live_codes, oldest_expires_at } => (live_codes, oldest_expires_at),
             CodeIssue::CapReached { retry_at } => {
                 let retry_after_secs = seconds_until(now, retry_at);
@@ -327,22 +338,16 @@ impl AuthService {
                 });
             }
         };
-
-        let message = SmsMessage {
-            id: message_id,
-            to: phone.clone(),
-            text: text::render(culture, &code, self.origin_host.as_deref()),
-            created_at: now,
-        };
-        if let Err(error) = self.sms.send(&message).await {
-            // Nobody will receive this code: withdraw it so it neither works nor counts against the cap.
-            tracing::error!(user_id = %user.id, message_id = %message.id, %error, "SMS could not be sent");
-            if let Err(e) = self.store.withdraw_code(&new_code.id).await {
-                tracing::error!(message_id = %message.id, error = %e, "could not withdraw an undelivered code");
+        tracing::info!(user_id = %user.id, to = %phone.noise(), %message_id, "SMS code queued");
+        // The message is durable now; a failed first attempt is the worker's to retry.
+        match self.outbox.deliver_one(Some(&message_id)).await {
+            Ok(true) => {}
+            Ok(false) => self.outbox.wake(),
+            Err(e) => {
+                tracing::error!(%message_id, error = %e, "first delivery attempt failed; the worker will retry");
+                self.outbox.wake();
             }
-            return Err(Error::SmsSendFailed);
         }
-        tracing::info!(user_id = %user.id, to = %phone.noise(), message_id = %message.id, "SMS code sent");
         Ok(SmsCodeSent {
             phone_noise: phone.noise(),
             expires_at: new_code.expires_at,

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::captcha::CaptchaSettings;
 use crate::client_ip::{IpRanges, TrustedProxies};
+use crate::sms::outbox::DeliverySettings;
 
 /// Prefix of environment variables; `__` separates nested keys:
 /// `DOCSPACE_AUTH__CODES__TTL_SECONDS=300` sets `codes.ttl_seconds`.
@@ -44,6 +45,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub captcha: CaptchaSettings,
     pub brute_force: BruteForceSettings,
+    pub delivery: DeliverySettings,
 }
 
 /// A setting that is a secret: `Debug` never prints it.
@@ -142,6 +144,7 @@ impl Default for Settings {
             trusted_proxies: TrustedProxies::default(),
             captcha: CaptchaSettings::default(),
             brute_force: BruteForceSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }

@@ -7,6 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use chacha20poly1305::KeyInit as _;
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -21,6 +24,8 @@ pub enum Purpose {
     SmsCode,
     SessionToken,
     ConfirmKey,
+    /// Encryption of queued SMS texts (they carry codes).
+    SmsOutbox,
 }
 
 impl Purpose {
@@ -30,6 +35,7 @@ impl Purpose {
             Purpose::SmsCode => b"docspace-auth/sms-code/v1",
             Purpose::SessionToken => b"docspace-auth/session-token/v1",
             Purpose::ConfirmKey => b"docspace-auth/confirm-key/v1",
+            Purpose::SmsOutbox => b"docspace-auth/sms-outbox/v1",
         }
     }
 }
@@ -58,7 +64,7 @@ impl ServerSecret {
             Self::MIN_BYTES * 2
         );
         // Compress any length to one 32-byte master key.
-        let mut mac = HmacSha256::new_from_slice(b"docspace-auth/master").expect("any key length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(b"docspace-auth/master").expect("any key length");
         mac.update(&bytes);
         Ok(Self { key: mac.finalize().into_bytes().into() })
     }
@@ -90,11 +96,39 @@ impl ServerSecret {
         Self::from_hex(&text).with_context(|| format!("in {}", path.display()))
     }
 
-    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> HmacSha256 {
-        let mut derive = HmacSha256::new_from_slice(&self.key).expect("any key length");
+    /// The key for one purpose, derived from the master key.
+    fn subkey(&self, purpose: Purpose) -> [u8; 32] {
+        let mut derive = <HmacSha256 as Mac>::new_from_slice(&self.key).expect("any key length");
         derive.update(purpose.label());
-        let subkey = derive.finalize().into_bytes();
-        let mut mac = HmacSha256::new_from_slice(&subkey).expect("any key length");
+        derive.finalize().into_bytes().into()
+    }
+
+    /// Encrypts `plaintext` for storage (XChaCha20-Poly1305, random nonce), bound to `context`:
+    /// a sealed value only opens for the same purpose and context.
+    pub fn seal(&self, purpose: Purpose, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new(&self.subkey(purpose).into());
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .expect("encryption into a Vec cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens what [`ServerSecret::seal`] made; `None` when it was made with another key, purpose or
+    /// context, or altered.
+    pub fn open(&self, purpose: Purpose, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let cipher = XChaCha20Poly1305::new(&self.subkey(purpose).into());
+        cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context }).ok()
+    }
+
+    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> HmacSha256 {
+        let subkey = self.subkey(purpose);
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&subkey).expect("any key length");
         for part in parts {
             // Length-prefix each part so ("ab","c") and ("a","bc") differ.
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -147,6 +181,22 @@ mod tests {
     fn a_different_secret_gives_a_different_hash() {
         let other = ServerSecret::from_hex(&"cd".repeat(32)).unwrap();
         assert_ne!(secret().keyed_hash(Purpose::Password, &[b"x"]), other.keyed_hash(Purpose::Password, &[b"x"]));
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key_purpose_and_context() {
+        let s = secret();
+        let sealed = s.seal(Purpose::SmsOutbox, b"message-1", b"Code: 123456");
+        assert!(!sealed.windows(6).any(|w| w == b"123456"));
+        assert_eq!(s.open(Purpose::SmsOutbox, b"message-1", &sealed).unwrap(), b"Code: 123456");
+        assert!(s.open(Purpose::SmsOutbox, b"message-2", &sealed).is_none());
+        assert!(s.open(Purpose::Password, b"message-1", &sealed).is_none());
+        let other = ServerSecret::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(other.open(Purpose::SmsOutbox, b"message-1", &sealed).is_none());
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(s.open(Purpose::SmsOutbox, b"message-1", &altered).is_none());
+        assert!(s.open(Purpose::SmsOutbox, b"message-1", b"short").is_none());
     }
 
     #[test]

@@ -42,8 +42,6 @@ pub enum Error {
     CaptchaUnavailable,
     #[error("SMS sending is not configured on this server")]
     SmsNotConfigured,
-    #[error("The SMS could not be sent; try again later")]
-    SmsSendFailed,
     #[error("The confirmation link is invalid or has expired")]
     InvalidConfirmKey,
     #[error("The mobile phone is already activated; it cannot be replaced this way")]
@@ -90,7 +88,6 @@ impl Error {
             Error::InvalidRecaptcha => "InvalidRecaptcha",
             Error::CaptchaUnavailable => "CaptchaUnavailable",
             Error::SmsNotConfigured => "SmsNotConfigured",
-            Error::SmsSendFailed => "SmsSendFailed",
             Error::InvalidConfirmKey => "InvalidConfirmKey",
             Error::PhoneAlreadyActivated => "PhoneAlreadyActivated",
             Error::InvalidPhone(_) => "InvalidPhone",

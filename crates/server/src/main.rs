@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use docspace_auth_server::clock::SystemClock;
 use docspace_auth_server::config::{Overrides, Settings};
+use docspace_auth_server::phone::MobilePhone;
 use docspace_auth_server::startup::{Application, build_auth_service};
 use docspace_auth_server::telemetry;
 use docspace_auth_server::users::NewUser;
@@ -47,6 +48,27 @@ enum Command {
     /// Add, list, change and remove users
     #[command(subcommand)]
     User(UserCommand),
+    /// Inspect and retry queued SMS messages
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List messages, newest first (texts are never shown: they carry codes)
+    List {
+        /// Only messages in this state
+        #[arg(long, value_parser = ["queued", "sending", "sent", "failed"])]
+        state: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue a failed message again (possible while its code has not expired)
+    Retry {
+        /// Message id
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,13 +132,14 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let bind = match &cli.command {
         Command::Serve { bind } => *bind,
-        Command::User(_) => None,
+        Command::User(_) | Command::Outbox(_) => None,
     };
     let overrides = Overrides { bind, data_dir: cli.common.data_dir.clone() };
     let settings = Settings::load(cli.common.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Serve { .. } => serve(settings).await,
         Command::User(command) => user(settings, command).await,
+        Command::Outbox(command) => outbox(settings, command).await,
     }
 }
 
@@ -195,6 +218,36 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Remove { email } => {
             let user = auth.remove_user(&email).await?;
             println!("removed {} (id {})", user.email, user.id);
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(settings: Settings, command: OutboxCommand) -> anyhow::Result<()> {
+    let auth = build_auth_service(&settings, Arc::new(SystemClock)).await?;
+    match command {
+        OutboxCommand::List { state, limit } => {
+            let messages = auth.store().list_messages(state.as_deref(), limit).await?;
+            println!("{:<36}  {:<16}  {:<7}  {:>8}  {:<24}  last error", "id", "to", "state", "attempts", "created");
+            for m in &messages {
+                println!(
+                    "{:<36}  {:<16}  {:<7}  {:>8}  {:<24}  {}",
+                    m.id,
+                    MobilePhone::from_stored(m.phone.clone()).noise(),
+                    m.state,
+                    m.attempts,
+                    m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    m.last_error.as_deref().unwrap_or("-")
+                );
+            }
+            println!("{} message(s)", messages.len());
+        }
+        OutboxCommand::Retry { id } => {
+            anyhow::ensure!(
+                auth.store().retry_message(&id, auth.now()).await?,
+                "message {id} is not a failed message whose code is still valid"
+            );
+            println!("message {id} queued again; a running server delivers it");
         }
     }
     Ok(())

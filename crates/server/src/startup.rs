@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::crypto::{ServerSecret, random_hex};
 use crate::password::ClientHashParams;
 use crate::sms::SmsSender;
+use crate::sms::outbox::Outbox;
 use crate::store::{SqliteStore, Store};
 use crate::telemetry::log_requests;
 
@@ -38,11 +39,15 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
     };
+    let sms = SmsSender::from_settings(settings)?;
+    let outbox =
+        Arc::new(Outbox::new(store.clone(), secret.clone(), sms.clone(), clock.clone(), settings.delivery.clone()));
     Ok(AuthService::new(AuthServiceParts {
         store,
         secret,
         clock,
-        sms: SmsSender::from_settings(settings)?,
+        sms,
+        outbox,
         hash_params: ClientHashParams {
             iterations: settings.password_hash.iterations,
             size_bits: settings.password_hash.size,
@@ -65,6 +70,7 @@ pub struct Application {
     address: SocketAddr,
     server: actix_web::dev::Server,
     auth: web::Data<AuthService>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -75,6 +81,8 @@ impl Application {
     /// Builds with a given clock, so tests can move time.
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let auth = build_auth_service(&settings, clock).await?;
+        // Retries and messages left behind by a process that died: delivered from here.
+        let worker = tokio::spawn(auth.outbox_worker().run());
         let auth = web::Data::new(auth);
         let shared = auth.clone();
         let listener = TcpListener::bind(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
@@ -95,7 +103,7 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { address, server, auth })
+        Ok(Self { address, server, auth, worker })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -113,6 +121,9 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, finishing requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        // Unsent messages stay queued in the database for the next start.
+        self.worker.abort();
+        result
     }
 }

@@ -39,8 +39,9 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
 ///
 /// Where this differs from DocSpace on purpose: a missing second factor is 403 (DocSpace: 500),
 /// too many codes is 429 (DocSpace: 500), an invalid body is 400 in the error envelope (DocSpace:
-/// 200 with status 1), an SMS that cannot be sent is 503 and its code withdrawn (DocSpace: 200 and
-/// the message is lost), and codes are stored only as keyed hashes.
+/// 200 with status 1), a provider failure delays the SMS but never loses it: the message is queued
+/// with its code in one transaction and retried (DocSpace: 200 and the message is lost), and codes
+/// are stored only as keyed hashes.
 #[utoipa::path(
     post,
     path = "/api/2.0/authentication/sendsms",
@@ -102,7 +103,7 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
             body = ErrorApiResponse,
             example = json!({"error": {"message": "Internal server error", "type": "InternalError",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 500})),
-        (status = 503, description = "No SMS provider is configured (`SmsNotConfigured`) or the SMS could not be handed to one (`SmsSendFailed`), so no code was issued; or the CAPTCHA could not be checked (`CaptchaUnavailable`), or the server is busy (`ServerBusy`).",
+        (status = 503, description = "No SMS provider is configured (`SmsNotConfigured`), so no code was issued; or the CAPTCHA could not be checked (`CaptchaUnavailable`), or the server is busy (`ServerBusy`).",
             body = ErrorApiResponse,
             example = json!({"error": {"message": "SMS sending is not configured on this server",
                 "type": "SmsNotConfigured", "stack": null, "hresult": 0}, "status": 1, "statusCode": 503})),
@@ -295,7 +296,7 @@ pub async fn logout(
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
         (status = 429, description = "Too many live codes for this phone, or too many failed logins from this address.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
-        (status = 503, description = "The code could not be sent, the CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
+        (status = 503, description = "No SMS provider is configured, the CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
     )
 )]
 pub async fn authenticate_me(
@@ -369,7 +370,7 @@ pub async fn authenticate_me(
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
         (status = 429, description = "Too many live codes for this phone.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
-        (status = 503, description = "The code could not be sent.", body = ErrorApiResponse),
+        (status = 503, description = "No SMS provider is configured.", body = ErrorApiResponse),
     )
 )]
 pub async fn save_mobile_phone(

@@ -34,9 +34,7 @@ impl ResponseError for Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::SmsNotConfigured | Error::SmsSendFailed | Error::Busy | Error::CaptchaUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::SmsNotConfigured | Error::Busy | Error::CaptchaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -2,6 +2,7 @@
 //! configured order. The development provider is the embedded default.
 
 mod development;
+pub mod outbox;
 pub mod text;
 
 use std::fmt;

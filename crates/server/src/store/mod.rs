@@ -42,6 +42,38 @@ pub struct NewCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An SMS to queue with its code: the text encrypted (it carries the code).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub sealed_text: Vec<u8>,
+}
+
+/// A message claimed for one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: String,
+    pub phone: String,
+    pub sealed_text: Vec<u8>,
+    /// Including this one.
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A row of the outbox, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub phone: String,
+    pub state: String,
+    pub attempts: u32,
+    pub provider: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// What became of a request to store a new code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeIssue {
@@ -116,12 +148,50 @@ pub trait Store: Send + Sync + 'static {
     /// False when no such user.
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool>;
 
-    /// Stores a code unless its phone already has `max_live_per_phone` live codes (unexpired and
-    /// unconsumed at `code.created_at`); the check and the insert are one atomic step.
-    async fn issue_code(&self, code: &NewCode, max_live_per_phone: u32) -> StoreResult<CodeIssue>;
+    /// Stores a code and queues its SMS (outbox id = code id) unless the phone already has
+    /// `max_live_per_phone` live codes (unexpired and unconsumed at `code.created_at`); the check,
+    /// the code and the message are one atomic step.
+    async fn issue_code(&self, code: &NewCode, message: &NewMessage, max_live_per_phone: u32)
+    -> StoreResult<CodeIssue>;
 
-    /// Deletes a code that was never delivered.
-    async fn withdraw_code(&self, code_id: &str) -> StoreResult<()>;
+    /// Claims a message that is due at `now` and whose code has not expired (`only` that one, if
+    /// given) for one attempt: its state
+    /// becomes `sending` until `now + lease_ms`, after which another worker may claim it again
+    /// (the first one crashed).
+    async fn claim_message(
+        &self,
+        only: Option<&str>,
+        now: DateTime<Utc>,
+        lease_ms: i64,
+    ) -> StoreResult<Option<ClaimedMessage>>;
+
+    /// The message reached a provider: `sent`, and its text is dropped.
+    async fn message_sent(
+        &self,
+        id: &str,
+        provider: &str,
+        provider_message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// An attempt failed: queued again for `retry_at`, or `failed` for good (text dropped) when
+    /// `None`.
+    async fn message_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The outbox, newest first, optionally in one state.
+    async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+
+    /// Queues a failed message again, if its text is still there (its code not expired).
+    async fn retry_message(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Drops the texts of messages whose codes have expired.
+    async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// The user's codes that are unexpired and unconsumed at `now`, oldest first.
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;

@@ -10,8 +10,8 @@ use sqlx::{Row, SqlitePool};
 use chrono::{DateTime, Utc};
 
 use super::{
-    CodeFailure, CodeIssue, LiveCode, NewCode, NewSession, Session, Store, StoreError, StoreResult, UsedKey, User,
-    from_millis, to_millis,
+    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Session, Store,
+    StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -157,7 +157,12 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn issue_code(&self, code: &NewCode, max_live_per_phone: u32) -> StoreResult<CodeIssue> {
+    async fn issue_code(
+        &self,
+        code: &NewCode,
+        message: &NewMessage,
+        max_live_per_phone: u32,
+    ) -> StoreResult<CodeIssue> {
         let now = to_millis(code.created_at);
         // IMMEDIATE takes SQLite's write lock at once, so no other connection can insert between
         // the count and the insert.
@@ -184,6 +189,20 @@ impl Store for SqliteStore {
         .await?
         .rows_affected()
             == 1;
+        if inserted {
+            sqlx::query(
+                "INSERT INTO sms_outbox (id, user_id, phone, payload, state, next_attempt_at, expires_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?5)",
+            )
+            .bind(&code.id)
+            .bind(&code.user_id)
+            .bind(&code.phone)
+            .bind(&message.sealed_text)
+            .bind(now)
+            .bind(to_millis(code.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        }
         let (live, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(expires_at) FROM sms_codes \
              WHERE phone = ? AND expires_at > ? AND consumed_at IS NULL",
@@ -201,9 +220,137 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn withdraw_code(&self, code_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sms_codes WHERE id = ?").bind(code_id).execute(&self.pool).await?;
+    async fn claim_message(
+        &self,
+        only: Option<&str>,
+        now: DateTime<Utc>,
+        lease_ms: i64,
+    ) -> StoreResult<Option<ClaimedMessage>> {
+        let now = to_millis(now);
+        let row: Option<(String, String, Vec<u8>, i64, i64, i64)> = sqlx::query_as(
+            "UPDATE sms_outbox SET state = 'sending', locked_until = ?1 + ?2, attempts = attempts + 1, updated_at = ?1 \
+             WHERE id = (SELECT id FROM sms_outbox \
+                         WHERE payload IS NOT NULL AND expires_at > ?1 AND (?3 IS NULL OR id = ?3) \
+                           AND ((state = 'queued' AND next_attempt_at <= ?1) OR (state = 'sending' AND locked_until <= ?1)) \
+                         ORDER BY next_attempt_at LIMIT 1) \
+             RETURNING id, phone, payload, attempts, created_at, expires_at",
+        )
+        .bind(now)
+        .bind(lease_ms)
+        .bind(only)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, phone, sealed_text, attempts, created_at, expires_at)| ClaimedMessage {
+            id,
+            phone,
+            sealed_text,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            created_at: from_millis(created_at),
+            expires_at: from_millis(expires_at),
+        }))
+    }
+
+    async fn message_sent(
+        &self,
+        id: &str,
+        provider: &str,
+        provider_message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sms_outbox SET state = 'sent', payload = NULL, provider = ?, provider_message_id = ?, \
+             last_error = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(provider)
+        .bind(provider_message_id)
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    async fn message_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let query = match retry_at {
+            Some(_) => {
+                "UPDATE sms_outbox SET state = 'queued', next_attempt_at = ?1, locked_until = 0, last_error = ?2, \
+                 updated_at = ?3 WHERE id = ?4"
+            }
+            None => {
+                "UPDATE sms_outbox SET state = 'failed', locked_until = 0, last_error = ?2, updated_at = ?3 \
+                 WHERE id = ?4 AND ?1 IS NULL"
+            }
+        };
+        sqlx::query(query)
+            .bind(retry_at.map(to_millis))
+            .bind(error)
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>> {
+        type Row = (String, String, String, i64, Option<String>, Option<String>, Option<String>, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, phone, state, attempts, provider, provider_message_id, last_error, created_at, updated_at \
+             FROM sms_outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
+        )
+        .bind(state)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, phone, state, attempts, provider, provider_message_id, last_error, created_at, updated_at)| {
+                MessageRecord {
+                    id,
+                    phone,
+                    state,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    provider,
+                    provider_message_id,
+                    last_error,
+                    created_at: from_millis(created_at),
+                    updated_at: from_millis(updated_at),
+                }
+            })
+            .collect())
+    }
+
+    async fn retry_message(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let now = to_millis(now);
+        let result = sqlx::query(
+            "UPDATE sms_outbox SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
+             WHERE id = ?2 AND state = 'failed' AND payload IS NOT NULL AND expires_at > ?1",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let now = to_millis(now);
+        let result = sqlx::query(
+            "UPDATE sms_outbox SET payload = NULL, \
+               state = CASE WHEN state IN ('queued', 'sending') THEN 'failed' ELSE state END, \
+               last_error = CASE WHEN state IN ('queued', 'sending') THEN 'code expired before delivery' ELSE last_error END, \
+               updated_at = ?1 \
+             WHERE payload IS NOT NULL AND expires_at <= ?1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {

@@ -30,6 +30,8 @@ pub fn test_settings(data: &tempfile::TempDir) -> Settings {
     let mut settings =
         Settings { bind: "127.0.0.1:0".parse().unwrap(), data_dir: data.path().to_path_buf(), ..Default::default() };
     settings.password_hash.iterations = 1_000;
+    // The delivery worker looks for due retries often, so tests wait milliseconds, not seconds.
+    settings.delivery.poll_interval_ms = 20;
     settings
 }
 
@@ -119,6 +121,31 @@ impl TestApp {
             }
         }
         bytes
+    }
+
+    /// Rows of the SMS outbox: (state, attempts, has text, last error).
+    pub async fn outbox_rows(&self) -> Vec<(String, i64, bool, Option<String>)> {
+        let pool = sqlx::SqlitePool::connect(&self.settings.database_url()).await.unwrap();
+        let rows = sqlx::query_as(
+            "SELECT state, attempts, payload IS NOT NULL, last_error FROM sms_outbox ORDER BY created_at",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows
+    }
+
+    /// Waits (a bounded while) until the development outbox holds `n` messages.
+    pub async fn wait_for_outbox(&self, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let outbox = self.outbox();
+            if outbox.len() >= n {
+                return outbox;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the outbox never reached {n} messages: {:?}", self.outbox());
     }
 
     pub fn advance(&self, by: Duration) {

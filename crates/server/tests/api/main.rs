@@ -3,6 +3,7 @@
 mod brute_force;
 mod cli;
 mod content;
+mod crash;
 mod docs;
 mod flow;
 mod helpers;

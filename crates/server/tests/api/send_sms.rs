@@ -157,13 +157,49 @@ async fn no_sms_provider_is_503_and_issues_no_code() {
 }
 
 #[tokio::test]
-async fn a_failing_provider_is_503_and_its_code_is_withdrawn() {
+async fn a_failing_provider_delays_the_sms_but_never_loses_it() {
     let app = spawn_app().await;
     app.add_alice().await;
-    // A directory where the outbox file should be: every append fails.
+    // A directory where the outbox file should be: every delivery attempt fails.
     std::fs::create_dir_all(app.outbox_path()).unwrap();
-    assert_error(app.send_sms(&login_body()).await, 503, "SmsSendFailed").await;
-    assert_eq!(app.stored_code_count().await, 0, "an undelivered code must not stay live");
+    let response = app.send_sms(&login_body()).await;
+    assert_eq!(response.status(), 200, "the message is queued durably, so the answer is a success");
+
+    let rows = app.outbox_rows().await;
+    assert_eq!(rows.len(), 1);
+    let (state, attempts, has_text, error) = &rows[0];
+    assert_eq!((state.as_str(), *attempts, *has_text), ("queued", 1, true));
+    assert!(error.as_deref().unwrap().contains("temporary failure"), "{error:?}");
+    assert_eq!(app.stored_code_count().await, 1, "the code stays: its SMS is on its way");
+
+    // The provider recovers; once the retry is due the worker delivers, exactly once.
+    std::fs::remove_dir(app.outbox_path()).unwrap();
+    app.advance(Duration::seconds(2));
+    let outbox = app.wait_for_outbox(1).await;
+    assert_eq!(outbox[0]["to"], PHONE_E164);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(app.outbox().len(), 1, "delivered once");
+    let rows = app.outbox_rows().await;
+    assert_eq!((rows[0].0.as_str(), rows[0].1, rows[0].2), ("sent", 2, false), "sent, and its text dropped");
+}
+
+#[tokio::test]
+async fn an_sms_whose_code_expired_is_not_sent() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    std::fs::create_dir_all(app.outbox_path()).unwrap();
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    std::fs::remove_dir(app.outbox_path()).unwrap();
+    app.advance(Duration::seconds(601));
+    for _ in 0..100 {
+        if app.outbox_rows().await[0].0 == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let rows = app.outbox_rows().await;
+    assert_eq!((rows[0].0.as_str(), rows[0].2), ("failed", false), "{rows:?}");
+    assert!(app.outbox().is_empty());
 }
 
 #[tokio::test]
@@ -244,6 +280,7 @@ async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(contains(PHONE_E164.as_bytes()), "sanity: the scan sees stored data");
     assert!(!contains(PASSWORD.as_bytes()), "password stored in plain text");
+    assert!(contains(b"sms_outbox"), "sanity: the outbox table is in the file");
     // Nor what clients send instead of the password, which is as good as the password.
     let client_hash = docspace_auth_server::password::client_hash(PASSWORD, app.auth.hash_params());
     assert!(!contains(client_hash.as_bytes()), "passwordHash stored as sent");
@@ -251,4 +288,19 @@ async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
     for code in codes {
         assert!(!contains(code.as_bytes()), "code {code} stored in plain text");
     }
+}
+
+#[tokio::test]
+async fn a_failed_message_can_be_queued_again_while_its_code_is_valid() {
+    let app = spawn_app_with(|s| s.delivery.max_attempts = 1).await;
+    app.add_alice().await;
+    std::fs::create_dir_all(app.outbox_path()).unwrap();
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    let failed = app.auth.store().list_messages(Some("failed"), 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "one attempt allowed, and it failed");
+
+    std::fs::remove_dir(app.outbox_path()).unwrap();
+    assert!(app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap());
+    assert_eq!(app.wait_for_outbox(1).await[0]["id"], failed[0].id.as_str());
+    assert!(!app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap(), "sent: nothing to retry");
 }
