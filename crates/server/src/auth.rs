@@ -19,7 +19,7 @@ use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
 use crate::sms::outbox::{self, Outbox};
 use crate::sms::{SmsSender, text};
-use crate::store::{CodeIssue, NewCode, NewMessage, Store, UsedKey, User};
+use crate::store::{ClaimedMessage, CodeIssue, NewCode, NewMessage, Store, UsedKey, User};
 
 /// How the caller proves who they are. `Debug` leaves out passwords and keys.
 #[derive(Clone)]
@@ -222,21 +222,14 @@ impl AuthService {
     /// `AuthenticationFailed`, whether the user is unknown or the password wrong; an invalid or used
     /// login-link key is `UserNotFound`, as in DocSpace.
     ///
-    /// Brute-force accounting applies: a blocked (login, IP) pair needs a valid CAPTCHA, and each
-    /// credential failure counts towards a block. The count is cleared only when a whole step
-    /// succeeds (see [`AuthService::clear_login_failures`]), so that a right password does not wipe
-    /// out the wrong codes sent with it.
+    /// Brute-force accounting applies: every attempt counts towards a block, and a blocked (login,
+    /// IP) pair needs a valid CAPTCHA. The count is cleared only when a whole step succeeds (see
+    /// `AuthService::clear_login_failures`), so a right password does not wipe out the wrong codes
+    /// sent with it.
     pub async fn authenticate(&self, credentials: &Credentials, caller: &Caller) -> Result<Identified> {
-        let login = credentials.login_key();
-        self.check_not_blocked(&login, caller).await?;
-        let identified = match self.identify(credentials).await {
-            Ok(identified) => identified,
-            Err(error @ (Error::AuthenticationFailed | Error::UserNotFound)) => {
-                self.record_login_failure(&login, caller).await?;
-                return Err(error);
-            }
-            Err(error) => return Err(error),
-        };
+        // Counted before the check, so concurrent guesses cannot slip past the limit.
+        self.admit(&credentials.login_key(), caller).await?;
+        let identified = self.identify(credentials).await?;
         if identified.user.disabled {
             return Err(Error::UserDisabled);
         }
@@ -325,7 +318,9 @@ impl AuthService {
             expires_at: now + Duration::seconds(i64::from(self.codes.ttl_seconds)),
         };
         let text = text::render(culture, &code, self.origin_host.as_deref());
-        let message = NewMessage { sealed_text: outbox::seal_text(&self.secret, &message_id, &text) };
+        let sealed_text = outbox::seal_text(&self.secret, &message_id, &text);
+        // Stored already claimed by this request, so the worker leaves it to the first attempt below.
+        let message = NewMessage { sealed_text: sealed_text.clone(), claimed_until: now + self.outbox.lease() };
         let limit = self.codes.max_live_per_phone;
         let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, &message, limit).await? {
             CodeIssue::Issued { live_codes, oldest_expires_at } => (live_codes, oldest_expires_at),
@@ -339,14 +334,22 @@ impl AuthService {
             }
         };
         tracing::info!(user_id = %user.id, to = %phone.noise(), %message_id, "SMS code queued");
-        // The message is durable now; a failed first attempt is the worker's to retry.
-        match self.outbox.deliver_one(Some(&message_id)).await {
-            Ok(true) => {}
-            Ok(false) => self.outbox.wake(),
-            Err(e) => {
-                tracing::error!(%message_id, error = %e, "first delivery attempt failed; the worker will retry");
-                self.outbox.wake();
-            }
+        // The message is durable now. The first attempt runs as its own task, so a dropped request
+        // cannot abandon it half-way; a failed attempt is the worker's to retry.
+        let claimed = ClaimedMessage {
+            id: message_id,
+            phone: phone.e164().to_owned(),
+            sealed_text,
+            attempts: 1,
+            created_at: now,
+            expires_at: new_code.expires_at,
+        };
+        let outbox = self.outbox.clone();
+        match tokio::spawn(async move { outbox.attempt(claimed).await }).await {
+            Ok(Ok(())) => {}
+            // The row stays claimed until its lease ends; then the worker takes it.
+            Ok(Err(e)) => tracing::error!(error = %e, "could not record the first delivery attempt"),
+            Err(e) => return Err(e.into()),
         }
         Ok(SmsCodeSent {
             phone_noise: phone.noise(),

@@ -83,8 +83,13 @@ pub fn check(
     key: &str,
     now: DateTime<Utc>,
 ) -> KeyCheck {
-    let Some((issued, sig)) = key.trim().split_once('.') else { return KeyCheck::Invalid };
-    let Ok(issued) = issued.parse::<i64>() else { return KeyCheck::Invalid };
+    let Some((issued_text, sig)) = key.trim().split_once('.') else { return KeyCheck::Invalid };
+    let Ok(issued) = issued_text.parse::<i64>() else { return KeyCheck::Invalid };
+    // Only the spelling we issue: `+1795…` or `01795…` would otherwise be new keys for used-key
+    // bookkeeping while carrying the same signature.
+    if issued_text != issued.to_string() {
+        return KeyCheck::Invalid;
+    }
     let expected = signature(secret, kind, email, first, issued);
     if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sig.as_bytes())) {
         return KeyCheck::Invalid;
@@ -188,6 +193,10 @@ mod tests {
         assert_eq!(check(&other, ConfirmType::Auth, "a@b.c", true, &key, at(10)), KeyCheck::Invalid);
         let future = issue(&s, ConfirmType::Auth, "a@b.c", true, at(3600)).0;
         assert_eq!(check(&s, ConfirmType::Auth, "a@b.c", true, &future, at(0)), KeyCheck::Invalid);
+        let padded = format!("0{key}");
+        assert_eq!(check(&s, ConfirmType::Auth, "a@b.c", true, &padded, at(10)), KeyCheck::Invalid);
+        let plus = format!("+{key}");
+        assert_eq!(check(&s, ConfirmType::Auth, "a@b.c", true, &plus, at(10)), KeyCheck::Invalid);
         for garbage in ["", "abc", "12.", ".x", "x.y"] {
             assert_eq!(check(&s, ConfirmType::Auth, "a@b.c", true, garbage, at(0)), KeyCheck::Invalid);
         }

@@ -38,14 +38,28 @@ impl fmt::Debug for CaptchaAnswer {
 }
 
 impl AuthService {
-    /// Refuses a blocked (login, IP) pair unless the request carries a valid CAPTCHA.
-    pub(crate) async fn check_not_blocked(&self, login: &str, caller: &Caller) -> Result<()> {
+    /// Counts this attempt for (login, IP) before the credentials are checked; a blocked pair is
+    /// refused unless the request carries a valid CAPTCHA.
+    pub(crate) async fn admit(&self, login: &str, caller: &Caller) -> Result<()> {
         let now = self.clock.now();
-        let Some(until) = self.store.login_blocked_until(login, &caller.ip.to_string(), now).await? else {
+        let settings = &self.brute_force;
+        let Some(until) = self
+            .store
+            .admit_login_attempt(
+                login,
+                &caller.ip.to_string(),
+                now,
+                i64::from(settings.window_seconds) * 1000,
+                settings.max_failures,
+                i64::from(settings.block_seconds) * 1000,
+            )
+            .await?
+        else {
             return Ok(());
         };
         let blocked = || Error::RateLimited { retry_after_secs: seconds_until(now, until), budget: None };
         let Some(answer) = caller.captcha.as_ref().filter(|a| !a.response.is_empty()) else {
+            tracing::info!(ip = %caller.ip, "login attempt refused: blocked after too many failures");
             return Err(blocked());
         };
         match self.captcha.verify(answer.kind, &answer.response, caller.ip).await {
@@ -60,26 +74,7 @@ impl AuthService {
         }
     }
 
-    /// Counts a failed attempt for (login, IP); logs when it starts a block.
-    pub(crate) async fn record_login_failure(&self, login: &str, caller: &Caller) -> Result<()> {
-        let settings = &self.brute_force;
-        let blocked_until = self
-            .store
-            .record_login_failure(
-                login,
-                &caller.ip.to_string(),
-                self.clock.now(),
-                i64::from(settings.window_seconds) * 1000,
-                settings.max_failures,
-                i64::from(settings.block_seconds) * 1000,
-            )
-            .await?;
-        if let Some(until) = blocked_until {
-            tracing::warn!(ip = %caller.ip, %until, "too many failed logins: blocked");
-        }
-        Ok(())
-    }
-
+    /// Forgets the attempts of (login, IP) once a whole step succeeded.
     pub(crate) async fn clear_login_failures(&self, login: &str, caller: &Caller) -> Result<()> {
         Ok(self.store.clear_login_failures(login, &caller.ip.to_string()).await?)
     }

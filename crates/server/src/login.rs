@@ -90,11 +90,15 @@ impl AuthService {
         if user.disabled {
             return Err(Error::UserDisabled);
         }
-        if user.phone_activated && user.mobile_phone.is_some() {
+        let phone = MobilePhone::parse(phone).map_err(|e| Error::InvalidPhone(e.to_string()))?;
+        if !self.sms.is_configured() {
+            return Err(Error::SmsNotConfigured);
+        }
+        // One conditional statement: a phone activated meanwhile (its first code just redeemed) is
+        // never overwritten.
+        if !self.store.set_unactivated_phone(&user.id, phone.e164()).await? {
             return Err(Error::PhoneAlreadyActivated);
         }
-        let phone = MobilePhone::parse(phone).map_err(|e| Error::InvalidPhone(e.to_string()))?;
-        self.store.set_mobile_phone(&user.id, Some(phone.e164())).await?;
         let sent = self.issue_and_send_code(&user, &phone, culture).await?;
         Ok(PhoneSet {
             phone_noise: sent.phone_noise,
@@ -175,8 +179,7 @@ impl AuthService {
             if outcome == CodeFailure::LimitReached {
                 tracing::warn!(user_id = %user.id, "too many wrong SMS codes: every live code is dead");
             }
-            // A wrong code is a failed login too.
-            self.record_login_failure(&credentials.login_key(), caller).await?;
+            // The attempt was counted when it was admitted; no success clears it.
             return Err(Error::AuthenticationFailed);
         };
 

@@ -10,14 +10,13 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{SendError, SmsMessage, SmsSender};
 use crate::clock::Clock;
 use crate::crypto::{Purpose, ServerSecret};
 use crate::phone::MobilePhone;
-use crate::store::{Store, StoreResult};
+use crate::store::{ClaimedMessage, Store, StoreResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,7 +44,6 @@ pub struct Outbox {
     sender: SmsSender,
     clock: Arc<dyn Clock>,
     settings: DeliverySettings,
-    wake: Notify,
 }
 
 /// The context a message's text is sealed to: its own id, so texts cannot be swapped between rows.
@@ -61,20 +59,26 @@ impl Outbox {
         clock: Arc<dyn Clock>,
         settings: DeliverySettings,
     ) -> Self {
-        Self { store, secret, sender, clock, settings, wake: Notify::new() }
+        Self { store, secret, sender, clock, settings }
     }
 
-    /// Tells the worker there may be work.
-    pub fn wake(&self) {
-        self.wake.notify_one();
+    /// How long a claim lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::seconds(i64::from(self.settings.lease_seconds))
     }
 
     /// One attempt at one due message (`only` that one, if given). False when none was due.
     pub async fn deliver_one(&self, only: Option<&str>) -> StoreResult<bool> {
-        let lease_ms = i64::from(self.settings.lease_seconds) * 1000;
+        let lease_ms = self.lease().num_milliseconds();
         let Some(claimed) = self.store.claim_message(only, self.clock.now(), lease_ms).await? else {
             return Ok(false);
         };
+        self.attempt(claimed).await?;
+        Ok(true)
+    }
+
+    /// One delivery attempt of a message this process holds the claim on, and its outcome recorded.
+    pub async fn attempt(&self, claimed: ClaimedMessage) -> StoreResult<()> {
         let Some(text) = self
             .secret
             .open(Purpose::SmsOutbox, claimed.id.as_bytes(), &claimed.sealed_text)
@@ -82,8 +86,8 @@ impl Outbox {
         else {
             tracing::error!(message_id = %claimed.id, "queued SMS cannot be decrypted (was the server secret changed?)");
             let error = "the text cannot be decrypted with this server's secret";
-            self.store.message_attempt_failed(&claimed.id, error, None, self.clock.now()).await?;
-            return Ok(true);
+            self.store.message_attempt_failed(&claimed.id, claimed.attempts, error, None, self.clock.now()).await?;
+            return Ok(());
         };
         let message = SmsMessage {
             id: Uuid::parse_str(&claimed.id).unwrap_or_default(),
@@ -94,9 +98,8 @@ impl Outbox {
         match self.sender.send(&message).await {
             Ok(delivery) => {
                 let now = self.clock.now();
-                self.store
-                    .message_sent(&claimed.id, delivery.provider, delivery.provider_message_id.as_deref(), now)
-                    .await?;
+                let provider_id = delivery.provider_message_id.as_deref();
+                self.store.message_sent(&claimed.id, claimed.attempts, delivery.provider, provider_id, now).await?;
             }
             Err(error) => {
                 let now = self.clock.now();
@@ -115,10 +118,12 @@ impl Outbox {
                         tracing::error!(message_id = %claimed.id, attempts = claimed.attempts, %error, "SMS delivery failed for good")
                     }
                 }
-                self.store.message_attempt_failed(&claimed.id, &error.to_string(), retry_at, now).await?;
+                self.store
+                    .message_attempt_failed(&claimed.id, claimed.attempts, &error.to_string(), retry_at, now)
+                    .await?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Exponential backoff with jitter: between half and all of `first * 2^(attempts-1)`, capped.
@@ -129,7 +134,7 @@ impl Outbox {
         Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
     }
 
-    /// The worker: delivers whatever is due, then waits to be woken or for the poll interval.
+    /// The worker: delivers whatever is due, then waits for the poll interval.
     pub async fn run(self: Arc<Self>) {
         let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
         loop {
@@ -142,10 +147,7 @@ impl Outbox {
                 }
                 Err(e) => tracing::error!(error = %e, "SMS delivery worker: database error"),
             }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
+            tokio::time::sleep(poll).await;
         }
     }
 }

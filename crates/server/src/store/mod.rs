@@ -42,10 +42,12 @@ pub struct NewCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An SMS to queue with its code: the text encrypted (it carries the code).
+/// An SMS to queue with its code: the text encrypted (it carries the code). It is stored already
+/// claimed (state `sending`, attempt 1) until `claimed_until`, for the request's own first attempt.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub sealed_text: Vec<u8>,
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// A message claimed for one delivery attempt.
@@ -145,6 +147,10 @@ pub trait Store: Send + Sync + 'static {
     /// Sets or clears the phone; a new phone is not activated yet. False when no such user.
     async fn set_mobile_phone(&self, user_id: &str, phone: Option<&str>) -> StoreResult<bool>;
 
+    /// Sets a new, not yet activated phone, unless the user's phone is activated (checked in the
+    /// same statement). False when it is, or there is no such user.
+    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<bool>;
+
     /// False when no such user.
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool>;
 
@@ -165,20 +171,24 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
     ) -> StoreResult<Option<ClaimedMessage>>;
 
-    /// The message reached a provider: `sent`, and its text is dropped.
+    /// The message reached a provider: `sent`, and its text is dropped. Like
+    /// `message_attempt_failed`, it applies only while the row is still held by the attempt that
+    /// claimed it (`attempt` = its `attempts` count); a stale attempt changes nothing.
     async fn message_sent(
         &self,
         id: &str,
+        attempt: u32,
         provider: &str,
         provider_message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// An attempt failed: queued again for `retry_at`, or `failed` for good (text dropped) when
-    /// `None`.
+    /// An attempt failed: queued again for `retry_at`, or `failed` for good when `None` (the text
+    /// stays until the code expires, so an operator can retry it).
     async fn message_attempt_failed(
         &self,
         id: &str,
+        attempt: u32,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -219,10 +229,12 @@ pub trait Store: Send + Sync + 'static {
         max: u32,
     ) -> StoreResult<CodeFailure>;
 
-    /// Counts a failed login for (`login`, `ip`) in a window of `window_ms` from its first failure;
-    /// the `max`-th failure blocks the pair for `block_ms` and starts the count over. Returns the
-    /// end of the block when this failure started one.
-    async fn record_login_failure(
+    /// Admits one login attempt for (`login`, `ip`), atomically: when the pair is blocked at `now`,
+    /// returns the end of the block and counts nothing; otherwise counts the attempt in a window of
+    /// `window_ms` from the first one, and the `max`-th attempt in a window (itself admitted) blocks
+    /// the pair for `block_ms`. Counting before the credentials are checked is what keeps
+    /// concurrent attempts from slipping past the limit; a success clears the count.
+    async fn admit_login_attempt(
         &self,
         login: &str,
         ip: &str,
@@ -230,14 +242,6 @@ pub trait Store: Send + Sync + 'static {
         window_ms: i64,
         max: u32,
         block_ms: i64,
-    ) -> StoreResult<Option<DateTime<Utc>>>;
-
-    /// Until when (`login`, `ip`) is blocked, if it is at `now`.
-    async fn login_blocked_until(
-        &self,
-        login: &str,
-        ip: &str,
-        now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// Forgets the failures of (`login`, `ip`) after a successful login.

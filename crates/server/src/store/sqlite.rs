@@ -152,6 +152,16 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<bool> {
+        let result =
+            sqlx::query("UPDATE users SET mobile_phone = ?, phone_activated = 0 WHERE id = ? AND phone_activated = 0")
+                .bind(phone)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&self.pool).await?;
         Ok(result.rows_affected() == 1)
@@ -191,14 +201,16 @@ impl Store for SqliteStore {
             == 1;
         if inserted {
             sqlx::query(
-                "INSERT INTO sms_outbox (id, user_id, phone, payload, state, next_attempt_at, expires_at, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?5)",
+                "INSERT INTO sms_outbox (id, user_id, phone, payload, state, attempts, next_attempt_at, locked_until, \
+                                         expires_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'sending', 1, ?5, ?6, ?7, ?5, ?5)",
             )
             .bind(&code.id)
             .bind(&code.user_id)
             .bind(&code.phone)
             .bind(&message.sealed_text)
             .bind(now)
+            .bind(to_millis(message.claimed_until))
             .bind(to_millis(code.expires_at))
             .execute(&mut *tx)
             .await?;
@@ -253,18 +265,20 @@ impl Store for SqliteStore {
     async fn message_sent(
         &self,
         id: &str,
+        attempt: u32,
         provider: &str,
         provider_message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE sms_outbox SET state = 'sent', payload = NULL, provider = ?, provider_message_id = ?, \
-             last_error = NULL, updated_at = ? WHERE id = ?",
+             last_error = NULL, updated_at = ? WHERE id = ? AND state = 'sending' AND attempts = ?",
         )
         .bind(provider)
         .bind(provider_message_id)
         .bind(to_millis(now))
         .bind(id)
+        .bind(i64::from(attempt))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -273,27 +287,24 @@ impl Store for SqliteStore {
     async fn message_attempt_failed(
         &self,
         id: &str,
+        attempt: u32,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let query = match retry_at {
-            Some(_) => {
-                "UPDATE sms_outbox SET state = 'queued', next_attempt_at = ?1, locked_until = 0, last_error = ?2, \
-                 updated_at = ?3 WHERE id = ?4"
-            }
-            None => {
-                "UPDATE sms_outbox SET state = 'failed', locked_until = 0, last_error = ?2, updated_at = ?3 \
-                 WHERE id = ?4 AND ?1 IS NULL"
-            }
-        };
-        sqlx::query(query)
-            .bind(retry_at.map(to_millis))
-            .bind(error)
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE sms_outbox SET \
+               state = CASE WHEN ?1 IS NULL THEN 'failed' ELSE 'queued' END, \
+               next_attempt_at = COALESCE(?1, next_attempt_at), locked_until = 0, last_error = ?2, updated_at = ?3 \
+             WHERE id = ?4 AND state = 'sending' AND attempts = ?5",
+        )
+        .bind(retry_at.map(to_millis))
+        .bind(error)
+        .bind(to_millis(now))
+        .bind(id)
+        .bind(i64::from(attempt))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -461,7 +472,7 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
-    async fn record_login_failure(
+    async fn admit_login_attempt(
         &self,
         login: &str,
         ip: &str,
@@ -471,44 +482,38 @@ impl Store for SqliteStore {
         block_ms: i64,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         let now = to_millis(now);
-        // One statement: count (restarting an ended window), and at the limit block and restart.
-        let blocked_until: i64 = sqlx::query_scalar(
-            "INSERT INTO login_failures (login, ip, failures, window_ends_at, blocked_until) \
-             VALUES (?1, ?2, 1, ?3 + ?4, CASE WHEN ?5 <= 1 THEN ?3 + ?6 ELSE 0 END) \
-             ON CONFLICT (login, ip) DO UPDATE SET \
-               blocked_until = CASE WHEN (CASE WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END) >= ?5 \
-                               THEN ?3 + ?6 ELSE blocked_until END, \
-               failures = CASE WHEN (CASE WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END) >= ?5 THEN 0 \
-                          WHEN window_ends_at <= ?3 THEN 1 ELSE failures + 1 END, \
-               window_ends_at = CASE WHEN window_ends_at <= ?3 THEN ?3 + ?4 ELSE window_ends_at END \
-             RETURNING blocked_until",
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT failures, window_ends_at, blocked_until FROM login_failures WHERE login = ? AND ip = ?",
         )
         .bind(login)
         .bind(ip)
-        .bind(now)
-        .bind(window_ms)
-        .bind(i64::from(max))
-        .bind(block_ms)
-        .fetch_one(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok((blocked_until == now + block_ms).then(|| from_millis(blocked_until)))
-    }
-
-    async fn login_blocked_until(
-        &self,
-        login: &str,
-        ip: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        let until: Option<i64> = sqlx::query_scalar(
-            "SELECT blocked_until FROM login_failures WHERE login = ? AND ip = ? AND blocked_until > ?",
+        if let Some((_, _, blocked_until)) = row
+            && blocked_until > now
+        {
+            return Ok(Some(from_millis(blocked_until)));
+        }
+        let (attempts, window_ends_at) = match row {
+            Some((attempts, window_ends_at, _)) if window_ends_at > now => (attempts + 1, window_ends_at),
+            _ => (1, now + window_ms),
+        };
+        let (attempts, blocked_until) = if attempts >= i64::from(max) { (0, now + block_ms) } else { (attempts, 0) };
+        sqlx::query(
+            "INSERT INTO login_failures (login, ip, failures, window_ends_at, blocked_until) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (login, ip) DO UPDATE SET failures = excluded.failures, \
+               window_ends_at = excluded.window_ends_at, blocked_until = excluded.blocked_until",
         )
         .bind(login)
         .bind(ip)
-        .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .bind(attempts)
+        .bind(window_ends_at)
+        .bind(blocked_until)
+        .execute(&mut *tx)
         .await?;
-        Ok(until.map(from_millis))
+        tx.commit().await?;
+        Ok(None)
     }
 
     async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()> {

@@ -170,3 +170,14 @@ async fn without_a_configured_captcha_the_block_stands_and_nothing_is_published(
     body["recaptchaResponse"] = json!("human");
     assert_error(app.send_sms(&body).await, 429, "RateLimited").await;
 }
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_slip_past_the_limit() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let guesses: Vec<_> = (0..20).map(|i| json!({"userName": EMAIL, "passwordHash": format!("{i:064x}")})).collect();
+    let answers = futures_util::future::join_all(guesses.iter().map(|g| app.send_sms(g))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+}

@@ -243,23 +243,15 @@ async fn tokens_are_not_stored_in_plain_text() {
 #[tokio::test]
 async fn literal_paths_win_over_the_code_route() {
     let app = spawn_app().await;
-    // GET on the literal resources is 405 from them, not a code login attempt.
-    assert_error(
-        app.http.get(app.url("/api/2.0/authentication/logout")).send().await.unwrap(),
-        405,
-        "MethodNotAllowed",
-    )
-    .await;
-    assert_error(
-        app.http.get(app.url("/api/2.0/authentication/sendsms")).send().await.unwrap(),
-        405,
-        "MethodNotAllowed",
-    )
-    .await;
-    assert_error(
-        app.http.get(app.url("/api/2.0/authentication/123456")).send().await.unwrap(),
-        405,
-        "MethodNotAllowed",
-    )
-    .await;
+    app.add_alice().await;
+    // POSTs to the literal resources reach their own handlers, not a code login attempt.
+    let logout = app.post_raw("/api/2.0/authentication/logout", "application/json", "").await;
+    assert_eq!(logout.status(), 200);
+    assert_eq!(json_of(logout).await["response"], Value::Null);
+    let sent = json_of(app.send_sms(&login_body()).await).await;
+    assert_eq!(sent["response"]["phoneNoise"], "+1201***0123");
+    let confirm = app.post_raw("/api/2.0/authentication/confirm", "application/json", "{}").await;
+    assert_eq!(json_of(confirm).await["response"]["result"], 1);
+    let setphone = app.post_raw("/api/2.0/authentication/setphone", "application/json", "{}").await;
+    assert_error(setphone, 401, "InvalidConfirmKey").await;
 }

@@ -304,3 +304,32 @@ async fn a_failed_message_can_be_queued_again_while_its_code_is_valid() {
     assert_eq!(app.wait_for_outbox(1).await[0]["id"], failed[0].id.as_str());
     assert!(!app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap(), "sent: nothing to retry");
 }
+
+#[tokio::test]
+async fn a_claim_expires_after_its_lease_and_stale_attempts_change_nothing() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    std::fs::create_dir_all(app.outbox_path()).unwrap();
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    let store = app.auth.store();
+    let id = store.list_messages(None, 1).await.unwrap()[0].id.clone();
+
+    // A process claims the message (attempt 2) and dies mid-send: nobody else may take it
+    // until its lease ends; then another process can (attempt 3).
+    let later = app.auth.now() + Duration::seconds(120);
+    let lease_ms = 30_000;
+    let claimed = store.claim_message(Some(&id), later, lease_ms).await.unwrap().expect("due");
+    assert_eq!(claimed.attempts, 2);
+    assert!(store.claim_message(Some(&id), later + Duration::seconds(29), lease_ms).await.unwrap().is_none());
+    let reclaimed = store.claim_message(Some(&id), later + Duration::seconds(30), lease_ms).await.unwrap();
+    assert_eq!(reclaimed.expect("the lease ended").attempts, 3);
+
+    // The first claimant comes back late: its outcome is ignored; the current one's counts.
+    store.message_sent(&id, 2, "development", None, later).await.unwrap();
+    assert_eq!(store.list_messages(None, 1).await.unwrap()[0].state, "sending");
+    store.message_attempt_failed(&id, 2, "late", None, later).await.unwrap();
+    assert_eq!(store.list_messages(None, 1).await.unwrap()[0].state, "sending");
+    store.message_sent(&id, 3, "development", Some("x"), later).await.unwrap();
+    let row = &store.list_messages(None, 1).await.unwrap()[0];
+    assert_eq!((row.state.as_str(), row.provider_message_id.as_deref()), ("sent", Some("x")));
+}
