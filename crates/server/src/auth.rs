@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::captcha::{CaptchaKind, CaptchaVerifier};
 use crate::client_ip::IpRanges;
 use crate::clock::Clock;
-use crate::config::{BruteForceSettings, CodeSettings, SessionSettings};
+use crate::config::{BruteForceSettings, CodeSettings, SendCapSettings, SessionSettings};
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
@@ -19,7 +19,7 @@ use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
 use crate::sms::outbox::{self, Outbox};
 use crate::sms::{SmsSender, text};
-use crate::store::{ClaimedMessage, CodeIssue, NewCode, NewMessage, Store, UsedKey, User};
+use crate::store::{ClaimedMessage, CodeIssue, NewCode, NewMessage, SendCap, Store, UsedKey, User};
 
 /// How the caller proves who they are. `Debug` leaves out passwords and keys.
 #[derive(Clone)]
@@ -109,6 +109,7 @@ pub struct AuthService {
     pub(crate) two_factor_exempt: IpRanges,
     pub(crate) captcha: CaptchaVerifier,
     pub(crate) brute_force: BruteForceSettings,
+    pub(crate) send_caps: SendCapSettings,
     /// Bounds concurrent PBKDF2 runs to the CPU count, so a flood of `password` logins queues
     /// (briefly) instead of piling up blocking threads.
     pub(crate) hash_slots: Arc<tokio::sync::Semaphore>,
@@ -132,6 +133,7 @@ pub struct AuthServiceParts {
     pub two_factor_exempt: IpRanges,
     pub captcha: CaptchaVerifier,
     pub brute_force: BruteForceSettings,
+    pub send_caps: SendCapSettings,
 }
 
 impl AuthService {
@@ -162,6 +164,7 @@ impl AuthService {
             two_factor_exempt: parts.two_factor_exempt,
             captcha: parts.captcha,
             brute_force: parts.brute_force,
+            send_caps: parts.send_caps,
             hash_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             )),
@@ -292,7 +295,7 @@ impl AuthService {
             return Err(Error::SmsTwoFactorDisabled);
         }
         let phone = user.mobile_phone.clone().map(MobilePhone::from_stored).ok_or(Error::MobilePhoneRequired)?;
-        self.issue_and_send_code(&user, &phone, culture).await
+        self.issue_and_send_code(&user, &phone, culture, caller).await
     }
 
     /// Issues a new code for `phone` (within its cap) and queues its SMS in the same transaction,
@@ -302,6 +305,7 @@ impl AuthService {
         user: &User,
         phone: &MobilePhone,
         culture: Option<&str>,
+        caller: &Caller,
     ) -> Result<SmsCodeSent> {
         if !self.sms.is_configured() {
             return Err(Error::SmsNotConfigured);
@@ -322,11 +326,20 @@ impl AuthService {
         // Stored already claimed by this request, so the worker leaves it to the first attempt below.
         let message = NewMessage { sealed_text: sealed_text.clone(), claimed_until: now + self.outbox.lease() };
         let limit = self.codes.max_live_per_phone;
-        let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, &message, limit).await? {
+        let caps = self.send_caps(user, phone, caller);
+        let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, &message, limit, &caps).await? {
             CodeIssue::Issued { live_codes, oldest_expires_at } => (live_codes, oldest_expires_at),
             CodeIssue::CapReached { retry_at } => {
                 let retry_after_secs = seconds_until(now, retry_at);
                 tracing::info!(user_id = %user.id, to = %phone.noise(), "SMS code refused: live code cap reached");
+                return Err(Error::RateLimited {
+                    retry_after_secs,
+                    budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
+                });
+            }
+            CodeIssue::SendCapReached { scope, limit, retry_at } => {
+                let retry_after_secs = seconds_until(now, retry_at);
+                tracing::warn!(user_id = %user.id, ip = %caller.ip, scope, "SMS refused: hourly send cap reached");
                 return Err(Error::RateLimited {
                     retry_after_secs,
                     budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
@@ -360,6 +373,24 @@ impl AuthService {
                 reset_after_secs: seconds_until(now, oldest_expires_at),
             },
         })
+    }
+}
+
+impl AuthService {
+    /// The hourly send caps a message to `phone` for `user`, asked for by `caller`, counts against.
+    fn send_caps(&self, user: &User, phone: &MobilePhone, caller: &Caller) -> Vec<SendCap> {
+        const HOUR_MS: i64 = 3_600_000;
+        let caps = &self.send_caps;
+        [
+            ("user", user.id.clone(), caps.per_user_per_hour),
+            ("ip", caller.ip.to_string(), caps.per_ip_per_hour),
+            ("country", phone.country_code().to_string(), caps.per_country_per_hour),
+            ("global", String::new(), caps.global_per_hour),
+        ]
+        .into_iter()
+        .filter(|(_, _, limit)| *limit > 0)
+        .map(|(scope, key, limit)| SendCap { scope, key, limit, window_ms: HOUR_MS })
+        .collect()
     }
 }
 

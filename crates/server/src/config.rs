@@ -46,6 +46,7 @@ pub struct Settings {
     pub captcha: CaptchaSettings,
     pub brute_force: BruteForceSettings,
     pub delivery: DeliverySettings,
+    pub send_caps: SendCapSettings,
 }
 
 /// A setting that is a secret: `Debug` never prints it.
@@ -145,6 +146,7 @@ impl Default for Settings {
             captcha: CaptchaSettings::default(),
             brute_force: BruteForceSettings::default(),
             delivery: DeliverySettings::default(),
+            send_caps: SendCapSettings::default(),
         }
     }
 }
@@ -186,6 +188,24 @@ pub struct BruteForceSettings {
 impl Default for BruteForceSettings {
     fn default() -> Self {
         Self { max_failures: 5, window_seconds: 60, block_seconds: 60 }
+    }
+}
+
+/// SMS sent per hour, per scope, beyond the per-phone live-code cap; 0 switches a cap off. They
+/// bound what a replayed link or a stolen password can cost in SMS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendCapSettings {
+    pub per_user_per_hour: u32,
+    pub per_ip_per_hour: u32,
+    /// Per country calling code (`+44`, `+1`, ...): limits toll fraud aimed at one country.
+    pub per_country_per_hour: u32,
+    pub global_per_hour: u32,
+}
+
+impl Default for SendCapSettings {
+    fn default() -> Self {
+        Self { per_user_per_hour: 10, per_ip_per_hour: 30, per_country_per_hour: 1_000, global_per_hour: 10_000 }
     }
 }
 

@@ -64,7 +64,7 @@ impl AuthService {
         let live = self.store.live_codes(&user.id, now).await?;
         let expires_at = match live.iter().filter(|c| c.phone == phone.e164()).map(|c| c.expires_at).max() {
             Some(expires_at) => expires_at,
-            None => self.issue_and_send_code(user, &phone, culture).await?.expires_at,
+            None => self.issue_and_send_code(user, &phone, culture, caller).await?.expires_at,
         };
         Ok(LoginStep::EnterCode {
             phone_noise: phone.noise(),
@@ -76,7 +76,13 @@ impl AuthService {
     /// `POST /api/2.0/authentication/setphone`, authorised by a PhoneActivation link's query string
     /// (the `confirm` header): stores the (not yet activated) phone and sends it a code. An
     /// activated phone is never replaced this way.
-    pub async fn save_mobile_phone(&self, confirm_query: &str, phone: &str, culture: Option<&str>) -> Result<PhoneSet> {
+    pub async fn save_mobile_phone(
+        &self,
+        confirm_query: &str,
+        phone: &str,
+        culture: Option<&str>,
+        caller: &Caller,
+    ) -> Result<PhoneSet> {
         let query = confirm::parse_query(confirm_query);
         let kind = query.kind.as_deref().and_then(ConfirmType::parse);
         let (Some(ConfirmType::PhoneActivation), Some(email), Some(key)) = (kind, &query.email, &query.key) else {
@@ -99,7 +105,7 @@ impl AuthService {
         if !self.store.set_unactivated_phone(&user.id, phone.e164()).await? {
             return Err(Error::PhoneAlreadyActivated);
         }
-        let sent = self.issue_and_send_code(&user, &phone, culture).await?;
+        let sent = self.issue_and_send_code(&user, &phone, culture, caller).await?;
         Ok(PhoneSet {
             phone_noise: sent.phone_noise,
             expires_at: sent.expires_at,

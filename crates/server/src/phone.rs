@@ -42,6 +42,11 @@ impl MobilePhone {
         Self(e164)
     }
 
+    /// The country calling code (`44` for `+447400123456`), for per-country send caps.
+    pub fn country_code(&self) -> u16 {
+        phonenumber::parse(None, &self.0).map(|n| n.code().value()).unwrap_or(0)
+    }
+
     pub fn e164(&self) -> &str {
         &self.0
     }
@@ -77,6 +82,8 @@ mod tests {
         assert_eq!(MobilePhone::parse("+1 201 555 0123").unwrap().e164(), "+12015550123");
         assert_eq!(MobilePhone::parse("+44 7400 123456").unwrap().e164(), "+447400123456");
         assert_eq!(MobilePhone::parse("+49 151 23456789").unwrap().e164(), "+4915123456789");
+        assert_eq!(MobilePhone::parse("+44 7400 123456").unwrap().country_code(), 44);
+        assert_eq!(MobilePhone::from_stored("+12015550123".into()).country_code(), 1);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         two_factor_exempt: settings.two_factor.trusted_ip_ranges.clone(),
         captcha: CaptchaVerifier::new(&settings.captcha).context("in the `captcha` settings")?,
         brute_force: settings.brute_force.clone(),
+        send_caps: settings.send_caps.clone(),
     }))
 }
 

@@ -89,7 +89,7 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
             body = ErrorApiResponse,
             example = json!({"error": {"message": "Content-Type text/plain is not supported; send application/json, text/json or application/*+json",
                 "type": "UnsupportedMediaType", "stack": null, "hresult": 0}, "status": 1, "statusCode": 415})),
-        (status = 429, description = "Too many live codes for this phone, or too many failed logins from this address for this login (5 within 60 s block it for 60 s; a valid CAPTCHA gets through).",
+        (status = 429, description = "Too many live codes for this phone, an hourly send cap reached (per user, client address, country or overall), or too many failed logins from this address for this login (5 within 60 s block it for 60 s; a valid CAPTCHA gets through).",
             body = ErrorApiResponse,
             headers(
                 ("Retry-After" = u64, description = "Seconds until a code may be requested again."),
@@ -368,7 +368,7 @@ pub async fn authenticate_me(
         (status = 409, description = "The user's phone is already activated.", body = ErrorApiResponse),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
-        (status = 429, description = "Too many live codes for this phone.", body = ErrorApiResponse),
+        (status = 429, description = "Too many live codes for this phone, or an hourly send cap reached.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
         (status = 503, description = "No SMS provider is configured.", body = ErrorApiResponse),
     )
@@ -376,11 +376,13 @@ pub async fn authenticate_me(
 pub async fn save_mobile_phone(
     req: HttpRequest,
     auth: web::Data<AuthService>,
+    proxies: web::Data<TrustedProxies>,
     body: JsonBody<MobileRequestsDto>,
 ) -> Result<HttpResponse, Error> {
     let confirm = req.headers().get("confirm").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let phone = body.0.mobile_phone.unwrap_or_default();
-    let set = auth.save_mobile_phone(confirm, &phone, None).await?;
+    let caller = Caller::from_ip(client_ip::from_request(&req, &proxies));
+    let set = auth.save_mobile_phone(confirm, &phone, None, &caller).await?;
     let payload = AuthenticationTokenDto {
         expires: Some(set.expires_at),
         sms: true,

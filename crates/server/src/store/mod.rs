@@ -32,6 +32,16 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// One send cap to check and count when queueing a message: at most `limit` per `window_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendCap {
+    /// `user`, `ip`, `country` or `global`.
+    pub scope: &'static str,
+    pub key: String,
+    pub limit: u32,
+    pub window_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCode {
     pub id: String,
@@ -83,6 +93,8 @@ pub enum CodeIssue {
     Issued { live_codes: u32, oldest_expires_at: DateTime<Utc> },
     /// The phone already has its maximum of live codes; one frees up at `retry_at`.
     CapReached { retry_at: DateTime<Utc> },
+    /// A send cap (`scope`) is used up until `retry_at`.
+    SendCapReached { scope: &'static str, limit: u32, retry_at: DateTime<Utc> },
 }
 
 /// A code that can still be redeemed.
@@ -155,10 +167,16 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool>;
 
     /// Stores a code and queues its SMS (outbox id = code id) unless the phone already has
-    /// `max_live_per_phone` live codes (unexpired and unconsumed at `code.created_at`); the check,
-    /// the code and the message are one atomic step.
-    async fn issue_code(&self, code: &NewCode, message: &NewMessage, max_live_per_phone: u32)
-    -> StoreResult<CodeIssue>;
+    /// `max_live_per_phone` live codes (unexpired and unconsumed at `code.created_at`) or one of
+    /// `caps` is used up in its current window; checks, counts, code and message are one atomic
+    /// step.
+    async fn issue_code(
+        &self,
+        code: &NewCode,
+        message: &NewMessage,
+        max_live_per_phone: u32,
+        caps: &[SendCap],
+    ) -> StoreResult<CodeIssue>;
 
     /// Claims a message that is due at `now` and whose code has not expired (`only` that one, if
     /// given) for one attempt: its state

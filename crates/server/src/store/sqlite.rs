@@ -10,8 +10,8 @@ use sqlx::{Row, SqlitePool};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Session, Store,
-    StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
+    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, SendCap, Session,
+    Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -172,6 +172,7 @@ impl Store for SqliteStore {
         code: &NewCode,
         message: &NewMessage,
         max_live_per_phone: u32,
+        caps: &[SendCap],
     ) -> StoreResult<CodeIssue> {
         let now = to_millis(code.created_at);
         // IMMEDIATE takes SQLite's write lock at once, so no other connection can insert between
@@ -182,6 +183,28 @@ impl Store for SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // Send caps first: a refused request must not count against them.
+        let mut counted = Vec::with_capacity(caps.len());
+        for cap in caps {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT sent, window_ends_at FROM send_counters WHERE scope = ? AND key = ?")
+                    .bind(cap.scope)
+                    .bind(&cap.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (sent, window_ends_at) = match row {
+                Some((sent, ends)) if ends > now => (sent, ends),
+                _ => (0, now + cap.window_ms),
+            };
+            if sent >= i64::from(cap.limit) {
+                return Ok(CodeIssue::SendCapReached {
+                    scope: cap.scope,
+                    limit: cap.limit,
+                    retry_at: from_millis(window_ends_at),
+                });
+            }
+            counted.push((cap, sent + 1, window_ends_at));
+        }
         let inserted = sqlx::query(
             "INSERT INTO sms_codes (id, user_id, phone, code_hash, created_at, expires_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
@@ -200,6 +223,18 @@ impl Store for SqliteStore {
         .rows_affected()
             == 1;
         if inserted {
+            for (cap, sent, window_ends_at) in counted {
+                sqlx::query(
+                    "INSERT INTO send_counters (scope, key, sent, window_ends_at) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (scope, key) DO UPDATE SET sent = excluded.sent, window_ends_at = excluded.window_ends_at",
+                )
+                .bind(cap.scope)
+                .bind(&cap.key)
+                .bind(sent)
+                .bind(window_ends_at)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "INSERT INTO sms_outbox (id, user_id, phone, payload, state, attempts, next_attempt_at, locked_until, \
                                          expires_at, created_at, updated_at) \

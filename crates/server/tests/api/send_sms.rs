@@ -333,3 +333,57 @@ async fn a_claim_expires_after_its_lease_and_stale_attempts_change_nothing() {
     let row = &store.list_messages(None, 1).await.unwrap()[0];
     assert_eq!((row.state.as_str(), row.provider_message_id.as_deref()), ("sent", Some("x")));
 }
+
+#[tokio::test]
+async fn hourly_send_caps_per_user_and_per_address_hold() {
+    let app = spawn_app_with(|s| {
+        s.send_caps.per_user_per_hour = 2;
+        s.send_caps.per_ip_per_hour = 3;
+    })
+    .await;
+    app.add_alice().await;
+    app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
+    let bob = json!({"userName": "bob@example.com", "password": PASSWORD});
+
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    app.advance(Duration::seconds(60));
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    // Alice's hour is used up (the window opened at her first SMS, 60 s ago).
+    let response = app.send_sms(&login_body()).await;
+    assert_eq!(response.headers()["retry-after"], "3540");
+    assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+    assert_error(response, 429, "RateLimited").await;
+
+    // Bob is another user, but this address has one SMS left this hour.
+    assert_eq!(app.send_sms(&bob).await.status(), 200);
+    assert_error(app.send_sms(&bob).await, 429, "RateLimited").await;
+    assert_eq!(app.outbox().len(), 3, "refused requests send nothing");
+    assert_eq!(app.stored_code_count().await, 3, "and store no code");
+
+    app.advance(Duration::seconds(3600));
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200, "a new hour");
+}
+
+#[tokio::test]
+async fn a_replayed_phone_activation_link_cannot_pump_sms() {
+    let app = spawn_app_with(|s| s.send_caps.per_user_per_hour = 3).await;
+    app.add_user(EMAIL, None, false).await;
+    let step =
+        json_of(app.post_raw("/api/2.0/authentication", "application/json", login_body().to_string()).await).await;
+    let query = step["response"]["confirmUrl"].as_str().unwrap().split_once('?').unwrap().1.to_owned();
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let response = app
+            .http
+            .post(app.url("/api/2.0/authentication/setphone"))
+            .header("Content-Type", "application/json")
+            .header("confirm", query.as_str())
+            .body(json!({"mobilePhone": format!("+44 7400 12345{i}")}).to_string())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert_eq!(app.outbox().len(), 3);
+}
