@@ -134,18 +134,26 @@ impl Outbox {
         Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
     }
 
-    /// The worker: delivers whatever is due, then waits for the poll interval.
+    /// The worker: delivers whatever is due, then waits for the poll interval. Now and then it
+    /// also drops dead texts and purges expired bookkeeping.
     pub async fn run(self: Arc<Self>) {
+        const HOUSEKEEPING_EVERY: StdDuration = StdDuration::from_secs(60);
         let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
+        let mut last_housekeeping: Option<std::time::Instant> = None;
         loop {
             match self.deliver_one(None).await {
                 Ok(true) => continue,
-                Ok(false) => {
-                    if let Err(e) = self.store.drop_expired_texts(self.clock.now()).await {
-                        tracing::error!(error = %e, "could not drop expired outbox texts");
-                    }
-                }
+                Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "SMS delivery worker: database error"),
+            }
+            if let Err(e) = self.store.drop_expired_texts(self.clock.now()).await {
+                tracing::error!(error = %e, "could not drop dead outbox texts");
+            }
+            if last_housekeeping.is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY) {
+                last_housekeeping = Some(std::time::Instant::now());
+                if let Err(e) = self.store.purge_expired(self.clock.now()).await {
+                    tracing::error!(error = %e, "could not purge expired rows");
+                }
             }
             tokio::time::sleep(poll).await;
         }

@@ -178,7 +178,7 @@ pub trait Store: Send + Sync + 'static {
         caps: &[SendCap],
     ) -> StoreResult<CodeIssue>;
 
-    /// Claims a message that is due at `now` and whose code has not expired (`only` that one, if
+    /// Claims a message that is due at `now` and whose code is still live (`only` that one, if
     /// given) for one attempt: its state
     /// becomes `sending` until `now + lease_ms`, after which another worker may claim it again
     /// (the first one crashed).
@@ -218,8 +218,13 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed message again, if its text is still there (its code not expired).
     async fn retry_message(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Drops the texts of messages whose codes have expired.
+    /// Drops the texts of unsent messages whose codes have expired or died (used, or killed by
+    /// too many wrong codes), failing those messages: nobody needs them any more.
     async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Deletes bookkeeping that can no longer matter: ended sessions, ended failure windows and
+    /// blocks, ended send-cap windows, and used keys past their expiry.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
 
     /// The user's codes that are unexpired and unconsumed at `now`, oldest first.
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;

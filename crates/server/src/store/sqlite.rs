@@ -278,6 +278,7 @@ impl Store for SqliteStore {
             "UPDATE sms_outbox SET state = 'sending', locked_until = ?1 + ?2, attempts = attempts + 1, updated_at = ?1 \
              WHERE id = (SELECT id FROM sms_outbox \
                          WHERE payload IS NOT NULL AND expires_at > ?1 AND (?3 IS NULL OR id = ?3) \
+                           AND EXISTS (SELECT 1 FROM sms_codes c WHERE c.id = sms_outbox.id AND c.consumed_at IS NULL) \
                            AND ((state = 'queued' AND next_attempt_at <= ?1) OR (state = 'sending' AND locked_until <= ?1)) \
                          ORDER BY next_attempt_at LIMIT 1) \
              RETURNING id, phone, payload, attempts, created_at, expires_at",
@@ -386,17 +387,36 @@ impl Store for SqliteStore {
 
     async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let now = to_millis(now);
+        // Texts whose code expired or died unsent are worthless: drop them and fail the message.
         let result = sqlx::query(
             "UPDATE sms_outbox SET payload = NULL, \
                state = CASE WHEN state IN ('queued', 'sending') THEN 'failed' ELSE state END, \
-               last_error = CASE WHEN state IN ('queued', 'sending') THEN 'code expired before delivery' ELSE last_error END, \
+               last_error = CASE WHEN state IN ('queued', 'sending') THEN 'code expired or used before delivery' \
+                            ELSE last_error END, \
                updated_at = ?1 \
-             WHERE payload IS NOT NULL AND expires_at <= ?1",
+             WHERE payload IS NOT NULL AND (expires_at <= ?1 \
+               OR NOT EXISTS (SELECT 1 FROM sms_codes c WHERE c.id = sms_outbox.id AND c.consumed_at IS NULL))",
         )
         .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let now = to_millis(now);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for statement in [
+            "DELETE FROM sessions WHERE expires_at <= ?1 OR revoked_at IS NOT NULL",
+            "DELETE FROM login_failures WHERE window_ends_at <= ?1 AND blocked_until <= ?1",
+            "DELETE FROM send_counters WHERE window_ends_at <= ?1",
+            "DELETE FROM used_confirm_keys WHERE expires_at <= ?1",
+            "DELETE FROM code_failures WHERE window_ends_at <= ?1",
+        ] {
+            sqlx::query(statement).bind(now).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {

@@ -138,6 +138,15 @@ async fn an_expired_code_is_refused() {
 }
 
 #[tokio::test]
+async fn a_code_works_until_its_last_second() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    let code = app.request_code().await;
+    app.advance(Duration::seconds(599));
+    assert_eq!(app.redeem(&code).await.status(), 200);
+}
+
+#[tokio::test]
 async fn four_wrong_codes_are_tolerated() {
     let app = spawn_app().await;
     app.add_alice().await;

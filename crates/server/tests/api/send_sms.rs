@@ -387,3 +387,53 @@ async fn a_replayed_phone_activation_link_cannot_pump_sms() {
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     assert_eq!(app.outbox().len(), 3);
 }
+
+#[tokio::test]
+async fn an_sms_whose_code_died_before_delivery_is_never_sent() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    let delivered = app.last_code();
+    // The provider goes down; a second code is queued, undelivered.
+    std::fs::remove_file(app.outbox_path()).unwrap();
+    std::fs::create_dir_all(app.outbox_path()).unwrap();
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    // The first code logs in, which kills the second one.
+    let body = json!({"userName": EMAIL, "password": PASSWORD, "code": delivered});
+    assert_eq!(app.post_raw("/api/2.0/authentication/c", "application/json", body.to_string()).await.status(), 200);
+
+    std::fs::remove_dir(app.outbox_path()).unwrap();
+    app.advance(Duration::seconds(5));
+    for _ in 0..100 {
+        if app.outbox_rows().await.iter().all(|r| r.0 != "queued") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let rows = app.outbox_rows().await;
+    assert_eq!(rows[1].0, "failed", "{rows:?}");
+    assert!(!rows[1].2, "its text is dropped");
+    assert!(app.outbox().is_empty(), "a dead code's SMS is not sent");
+}
+
+#[tokio::test]
+async fn expired_bookkeeping_is_purged() {
+    let app = spawn_app().await;
+    app.add_alice().await;
+    assert_eq!(app.send_sms(&json!({"userName": EMAIL, "password": "wrong"})).await.status(), 401);
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    let count = |table: &'static str| {
+        let url = app.settings.database_url();
+        async move {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    };
+    assert_eq!(count("send_counters").await, 4);
+    app.advance(Duration::hours(2));
+    app.auth.store().purge_expired(app.auth.now()).await.unwrap();
+    assert_eq!(count("send_counters").await, 0);
+    assert_eq!(count("login_failures").await, 0);
+}
