@@ -330,20 +330,10 @@ impl AuthService {
         let (live_codes, oldest_expires_at) = match self.store.issue_code(&new_code, &message, limit, &caps).await? {
             CodeIssue::Issued { live_codes, oldest_expires_at } => (live_codes, oldest_expires_at),
             CodeIssue::CapReached { retry_at } => {
-                let retry_after_secs = seconds_until(now, retry_at);
-                tracing::info!(user_id = %user.id, to = %phone.noise(), "SMS code refused: live code cap reached");
-                return Err(Error::RateLimited {
-                    retry_after_secs,
-                    budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
-                });
+                return Err(send_refused(user, caller, "phone", limit, now, retry_at));
             }
             CodeIssue::SendCapReached { scope, limit, retry_at } => {
-                let retry_after_secs = seconds_until(now, retry_at);
-                tracing::warn!(user_id = %user.id, ip = %caller.ip, scope, "SMS refused: hourly send cap reached");
-                return Err(Error::RateLimited {
-                    retry_after_secs,
-                    budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
-                });
+                return Err(send_refused(user, caller, scope, limit, now, retry_at));
             }
         };
         tracing::info!(user_id = %user.id, to = %phone.noise(), %message_id, "SMS code queued");
@@ -374,9 +364,7 @@ impl AuthService {
             },
         })
     }
-}
 
-impl AuthService {
     /// The hourly send caps a message to `phone` for `user`, asked for by `caller`, counts against.
     fn send_caps(&self, user: &User, phone: &MobilePhone, caller: &Caller) -> Vec<SendCap> {
         const HOUR_MS: i64 = 3_600_000;
@@ -391,6 +379,23 @@ impl AuthService {
         .filter(|(_, _, limit)| *limit > 0)
         .map(|(scope, key, limit)| SendCap { scope, key, limit, window_ms: HOUR_MS })
         .collect()
+    }
+}
+
+/// The 429 for a message a cap refused; `cap` names it (`phone` for live codes per phone).
+fn send_refused(
+    user: &User,
+    caller: &Caller,
+    cap: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+) -> Error {
+    let retry_after_secs = seconds_until(now, retry_at);
+    tracing::warn!(user_id = %user.id, ip = %caller.ip, cap, "SMS refused: send cap reached");
+    Error::RateLimited {
+        retry_after_secs,
+        budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),
     }
 }
 
