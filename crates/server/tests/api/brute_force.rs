@@ -181,3 +181,23 @@ async fn concurrent_guesses_cannot_slip_past_the_limit() {
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_blocked() {
+    let app = spawn_app_with(|s| s.trusted_proxies = serde_json::from_value(json!(["127.0.0.1/32"])).unwrap()).await;
+    app.add_alice().await;
+    let from = |client: &'static str, body: serde_json::Value| {
+        app.http
+            .post(app.url("/api/2.0/authentication/sendsms"))
+            .header("Content-Type", "application/json")
+            .header("X-Forwarded-For", client)
+            .body(body.to_string())
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(from("203.0.113.9", wrong_password()).await.unwrap().status(), 401);
+    }
+    assert_error(from("203.0.113.9", login_body()).await.unwrap(), 429, "RateLimited").await;
+    // Another client behind the same proxy is not blocked.
+    assert_eq!(from("198.51.100.7", login_body()).await.unwrap().status(), 200);
+}
