@@ -31,50 +31,31 @@ async fn swagger_ui_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect().insert_header(("Location", "/swagger-ui/")).finish()
 }
 
+/// A resource whose methods not routed answer 405 in the error envelope.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
 /// Every route of the API, Swagger UI and the document.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/2.0/authentication/sendsms")
-            .route(web::post().to(authentication::send_sms_code))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/2.0/authentication/setphone")
-            .route(web::post().to(authentication::save_mobile_phone))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/2.0/authentication/confirm")
-            .route(web::post().to(authentication::check_confirm))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/2.0/authentication/logout")
-            .route(web::post().to(authentication::logout))
-            .default_service(web::to(method_not_allowed)),
-    )
-    // After every literal segment under /authentication/: those win over `{code}`.
-    .service(
-        web::resource("/api/2.0/authentication/{code}")
-            .route(web::post().to(authentication::authenticate_me_from_body_with_code))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/2.0/authentication")
-            .route(web::get().to(authentication::get_is_authentificated))
-            .route(web::post().to(authentication::authenticate_me))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/2.0/settings")
-            .route(web::get().to(settings::get_portal_settings))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/health").route(web::get().to(health::get_health)).default_service(web::to(method_not_allowed)),
-    )
-    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_JSON_PATH, openapi::document()))
-    .route("/swagger-ui", web::get().to(swagger_ui_redirect));
+    cfg.service(resource("/api/2.0/authentication/sendsms").route(web::post().to(authentication::send_sms_code)))
+        .service(resource("/api/2.0/authentication/setphone").route(web::post().to(authentication::save_mobile_phone)))
+        .service(resource("/api/2.0/authentication/confirm").route(web::post().to(authentication::check_confirm)))
+        .service(resource("/api/2.0/authentication/logout").route(web::post().to(authentication::logout)))
+        // After every literal segment under /authentication/: those win over `{code}`.
+        .service(
+            resource("/api/2.0/authentication/{code}")
+                .route(web::post().to(authentication::authenticate_me_from_body_with_code)),
+        )
+        .service(
+            resource("/api/2.0/authentication")
+                .route(web::get().to(authentication::get_is_authentificated))
+                .route(web::post().to(authentication::authenticate_me)),
+        )
+        .service(resource("/api/2.0/settings").route(web::get().to(settings::get_portal_settings)))
+        .service(resource("/health").route(web::get().to(health::get_health)))
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_JSON_PATH, openapi::document()))
+        .route("/swagger-ui", web::get().to(swagger_ui_redirect));
 }
 
 /// The answer for addresses no route matches.
