@@ -14,6 +14,7 @@ use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
 use crate::guard::Caller;
+use crate::metrics::Metrics;
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
@@ -97,6 +98,7 @@ pub struct AuthService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sms: SmsSender,
     pub(crate) outbox: Arc<Outbox>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) hash_params: ClientHashParams,
     pub(crate) codes: CodeSettings,
     pub(crate) sessions: SessionSettings,
@@ -124,6 +126,7 @@ pub struct AuthServiceParts {
     pub clock: Arc<dyn Clock>,
     pub sms: SmsSender,
     pub outbox: Arc<Outbox>,
+    pub metrics: Arc<Metrics>,
     pub hash_params: ClientHashParams,
     pub codes: CodeSettings,
     pub sessions: SessionSettings,
@@ -155,6 +158,7 @@ impl AuthService {
             clock: parts.clock,
             sms: parts.sms,
             outbox: parts.outbox,
+            metrics: parts.metrics,
             hash_params: parts.hash_params,
             codes: parts.codes,
             sessions: parts.sessions,
@@ -192,6 +196,10 @@ impl AuthService {
     /// The outbox, to run its delivery worker.
     pub fn outbox_worker(&self) -> Arc<Outbox> {
         self.outbox.clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn sms_providers(&self) -> Vec<&'static str> {
@@ -347,8 +355,8 @@ impl AuthService {
             created_at: now,
             expires_at: new_code.expires_at,
         };
-        let outbox = self.outbox.clone();
-        match tokio::spawn(async move { outbox.attempt(claimed).await }).await {
+        self.metrics.sms_queued.inc();
+        match self.outbox.spawn_attempt(claimed).await {
             Ok(Ok(())) => {}
             // The row stays claimed until its lease ends; then the worker takes it.
             Ok(Err(e)) => tracing::error!(error = %e, "could not record the first delivery attempt"),

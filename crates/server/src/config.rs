@@ -11,7 +11,10 @@ use url::Url;
 
 use crate::captcha::CaptchaSettings;
 use crate::client_ip::{IpRanges, TrustedProxies};
+use crate::sms::breaker::FailoverSettings;
 use crate::sms::outbox::DeliverySettings;
+use crate::sms::providers::twilio::TwilioSettings;
+use crate::sms::providers::{clickatell, messagebird, smsc, vonage, webhook};
 
 /// Prefix of environment variables; `__` separates nested keys:
 /// `DOCSPACE_AUTH__CODES__TTL_SECONDS=300` sets `codes.ttl_seconds`.
@@ -47,6 +50,22 @@ pub struct Settings {
     pub brute_force: BruteForceSettings,
     pub delivery: DeliverySettings,
     pub send_caps: SendCapSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics at `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// When set, scrapers must send `Authorization: Bearer <token>`.
+    pub bearer_token: Option<SecretText>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true, bearer_token: None }
+    }
 }
 
 /// A setting that is a secret: `Debug` never prints it.
@@ -114,6 +133,14 @@ pub struct SmsSettings {
     pub providers: Vec<String>,
     /// Where the development provider writes; defaults to `<data_dir>/sms-outbox.jsonl`.
     pub outbox_file: Option<PathBuf>,
+    /// When a failing provider is skipped in favour of the next one.
+    pub failover: FailoverSettings,
+    pub twilio: Option<TwilioSettings>,
+    pub vonage: Option<vonage::VonageSettings>,
+    pub messagebird: Option<messagebird::MessageBirdSettings>,
+    pub smsc: Option<smsc::SmscSettings>,
+    pub clickatell: Option<clickatell::ClickatellSettings>,
+    pub webhook: Option<webhook::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +174,7 @@ impl Default for Settings {
             brute_force: BruteForceSettings::default(),
             delivery: DeliverySettings::default(),
             send_caps: SendCapSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -166,7 +194,17 @@ impl Default for CodeSettings {
 
 impl Default for SmsSettings {
     fn default() -> Self {
-        Self { providers: vec!["development".to_owned()], outbox_file: None }
+        Self {
+            providers: vec!["development".to_owned()],
+            outbox_file: None,
+            failover: FailoverSettings::default(),
+            twilio: None,
+            vonage: None,
+            messagebird: None,
+            smsc: None,
+            clickatell: None,
+            webhook: None,
+        }
     }
 }
 
@@ -216,6 +254,17 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
 }
 
+/// An environment variable's value: lists and tables (`[10.0.0.0/8]`) are parsed, anything else
+/// stays text. Figment's own `Env` would read `+15005550006` as a number (losing the `+`) and
+/// a password `123456` or `true` as a number or a boolean, which a text setting then refuses.
+fn environment_value(text: &str) -> figment::value::Value {
+    if text.trim_start().starts_with(['[', '{']) {
+        text.parse().expect("parsing a figment value is infallible")
+    } else {
+        figment::value::Value::from(text.to_owned())
+    }
+}
+
 impl Settings {
     /// Loads settings from the layers described in the module documentation.
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
@@ -224,8 +273,11 @@ impl Settings {
             anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        let mut settings: Settings = figment.extract()?;
+        for (key, value) in Env::prefixed(ENV_PREFIX).split("__").iter() {
+            figment = figment.merge(Serialized::default(key.as_str(), environment_value(&value)));
+        }
+        // Lossy: the environment's text becomes a number or a boolean where a setting wants one.
+        let mut settings: Settings = figment.extract_lossy()?;
         if let Some(bind) = overrides.bind {
             settings.bind = bind;
         }
@@ -249,6 +301,10 @@ impl Settings {
         );
         anyhow::ensure!(self.password_hash.iterations > 0, "password_hash.iterations must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        if let Some(twilio) = &self.sms.twilio {
+            // An empty token would make anyone's delivery receipts verify.
+            anyhow::ensure!(!twilio.auth_token.0.is_empty(), "sms.twilio.auth_token must not be empty");
+        }
         Ok(())
     }
 
@@ -261,6 +317,16 @@ impl Settings {
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
             Url::parse(&format!("http://{}/", self.bind)).expect("a socket address makes a valid URL")
+        })
+    }
+
+    /// Where Twilio should post delivery receipts: as configured, or under a configured
+    /// `public_url` (the default one is this machine's bind address, which Twilio cannot reach).
+    pub fn twilio_status_callback(&self) -> Option<Url> {
+        let twilio = self.sms.twilio.as_ref()?;
+        twilio.status_callback_url.clone().or_else(|| {
+            let base = self.public_url.as_ref()?;
+            Some(crate::sms::http::endpoint(base, crate::api::receipts::TWILIO_PATH))
         })
     }
 
@@ -301,6 +367,33 @@ mod tests {
             assert!(Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
             jail.set_env("DOCSPACE_AUTH__CODES__LENGTH", "5");
             assert!(Settings::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn provider_credentials_come_from_the_environment_and_a_missing_section_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOCSPACE_AUTH__SMS__PROVIDERS", "[twilio, development]");
+            jail.set_env("DOCSPACE_AUTH__SMS__TWILIO__ACCOUNT_SID", "AC1");
+            // Values that look like numbers or booleans stay text where the setting is text.
+            jail.set_env("DOCSPACE_AUTH__SMS__TWILIO__AUTH_TOKEN", "0123456789");
+            jail.set_env("DOCSPACE_AUTH__SMS__TWILIO__FROM", "+15005550006");
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            let twilio = s.sms.twilio.as_ref().expect("twilio section");
+            assert_eq!(twilio.auth_token.0, "0123456789");
+            assert_eq!(twilio.from.as_deref(), Some("+15005550006"));
+            assert_eq!(twilio.base_url.as_str(), "https://api.twilio.com/");
+            assert!(!format!("{s:?}").contains("0123456789"), "Debug must not print provider secrets");
+            let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+            let sender = crate::sms::SmsSender::from_settings(&s, metrics.clone()).map_err(|e| e.to_string())?;
+            assert_eq!(sender.describe(), ["twilio", "development"]);
+
+            jail.set_env("DOCSPACE_AUTH__SMS__PROVIDERS", "[vonage]");
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            let error = crate::sms::SmsSender::from_settings(&s, metrics).err().expect("no [sms.vonage]").to_string();
+            assert!(error.contains("[sms.vonage] is not configured"), "{error}");
+            assert!(error.contains("DOCSPACE_AUTH__SMS__VONAGE__"), "{error}");
             Ok(())
         });
     }

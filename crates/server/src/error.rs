@@ -50,6 +50,9 @@ pub enum Error {
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
     Busy,
+    /// A provider callback whose signature does not check out.
+    #[error("The request signature is invalid")]
+    InvalidSignature,
     #[error("No resource at this address")]
     NotFound,
     #[error("This method is not allowed here")]
@@ -92,6 +95,7 @@ impl Error {
             Error::PhoneAlreadyActivated => "PhoneAlreadyActivated",
             Error::InvalidPhone(_) => "InvalidPhone",
             Error::Busy => "ServerBusy",
+            Error::InvalidSignature => "InvalidSignature",
             Error::NotFound => "NotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::Internal(_) => "InternalError",

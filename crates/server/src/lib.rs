@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod error;
 pub mod guard;
 pub mod login;
+pub mod metrics;
 pub mod otp;
 pub mod password;
 pub mod phone;

@@ -58,7 +58,7 @@ enum OutboxCommand {
     /// List messages, newest first (texts are never shown: they carry codes)
     List {
         /// Only messages in this state
-        #[arg(long, value_parser = ["queued", "sending", "sent", "failed"])]
+        #[arg(long, value_parser = ["queued", "sending", "sent", "delivered", "undelivered", "failed"])]
         state: Option<String>,
         /// At most this many
         #[arg(long, default_value_t = 50)]
@@ -228,14 +228,18 @@ async fn outbox(settings: Settings, command: OutboxCommand) -> anyhow::Result<()
     match command {
         OutboxCommand::List { state, limit } => {
             let messages = auth.store().list_messages(state.as_deref(), limit).await?;
-            println!("{:<36}  {:<16}  {:<7}  {:>8}  {:<24}  last error", "id", "to", "state", "attempts", "created");
+            println!(
+                "{:<36}  {:<16}  {:<11}  {:>8}  {:<11}  {:<24}  last error",
+                "id", "to", "state", "attempts", "provider", "created"
+            );
             for m in &messages {
                 println!(
-                    "{:<36}  {:<16}  {:<7}  {:>8}  {:<24}  {}",
+                    "{:<36}  {:<16}  {:<11}  {:>8}  {:<11}  {:<24}  {}",
                     m.id,
                     MobilePhone::from_stored(m.phone.clone()).noise(),
                     m.state,
                     m.attempts,
+                    m.provider.as_deref().unwrap_or("-"),
                     m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     m.last_error.as_deref().unwrap_or("-")
                 );

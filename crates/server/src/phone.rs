@@ -51,6 +51,11 @@ impl MobilePhone {
         &self.0
     }
 
+    /// E.164 without the `+` (`447400123456`), as several SMS gateways want it.
+    pub fn digits(&self) -> &str {
+        self.0.trim_start_matches('+')
+    }
+
     /// The number as shown to the person logging in: `+`, the first 4 digits, one `*` per hidden
     /// digit, the last 4 digits (`+12015550123` → `+1201***0123`). Numbers of 8 digits or fewer
     /// hide nothing but the middle they have.

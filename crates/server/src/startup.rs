@@ -9,12 +9,15 @@ use anyhow::Context;
 
 use crate::api;
 use crate::api::body::BodyLimit;
+use crate::api::metrics::MetricsAccess;
+use crate::api::receipts::TwilioReceipts;
 use crate::api::session::CookiePolicy;
 use crate::auth::{AuthService, AuthServiceParts};
 use crate::captcha::CaptchaVerifier;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::{ServerSecret, random_hex};
+use crate::metrics::Metrics;
 use crate::password::ClientHashParams;
 use crate::sms::SmsSender;
 use crate::sms::outbox::Outbox;
@@ -39,15 +42,23 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
     };
-    let sms = SmsSender::from_settings(settings)?;
-    let outbox =
-        Arc::new(Outbox::new(store.clone(), secret.clone(), sms.clone(), clock.clone(), settings.delivery.clone()));
+    let metrics = Arc::new(Metrics::new());
+    let sms = SmsSender::from_settings(settings, metrics.clone())?;
+    let outbox = Arc::new(Outbox::new(
+        store.clone(),
+        secret.clone(),
+        sms.clone(),
+        clock.clone(),
+        settings.delivery.clone(),
+        metrics.clone(),
+    ));
     Ok(AuthService::new(AuthServiceParts {
         store,
         secret,
         clock,
         sms,
         outbox,
+        metrics,
         hash_params: ClientHashParams {
             iterations: settings.password_hash.iterations,
             size_bits: settings.password_hash.size,
@@ -91,13 +102,25 @@ impl Application {
         let body_limit = BodyLimit(settings.max_body_bytes);
         let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         let cookie_policy = web::Data::new(CookiePolicy { secure: settings.public_url().scheme() == "https" });
+        let metrics_access = web::Data::new(MetricsAccess {
+            enabled: settings.metrics.enabled,
+            bearer_token: settings.metrics.bearer_token.clone(),
+        });
+        let twilio_receipts =
+            settings.sms.twilio.as_ref().zip(settings.twilio_status_callback()).map(|(t, url)| {
+                web::Data::new(TwilioReceipts { auth_token: t.auth_token.0.clone(), callback_url: url })
+            });
         let server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .app_data(shared.clone())
                 .app_data(body_limit)
                 .app_data(cookie_policy.clone())
                 .app_data(trusted_proxies.clone())
-                .wrap(from_fn(api::negotiate::negotiate_media_type))
+                .app_data(metrics_access.clone());
+            if let Some(receipts) = &twilio_receipts {
+                app = app.app_data(receipts.clone());
+            }
+            app.wrap(from_fn(api::negotiate::negotiate_media_type))
                 .wrap(from_fn(log_requests))
                 .configure(api::configure)
                 .default_service(api::default_service())
@@ -120,11 +143,15 @@ impl Application {
         self.auth.clone().into_inner()
     }
 
-    /// Serves until SIGINT/SIGTERM, finishing requests in flight.
+    /// Serves until SIGINT/SIGTERM, finishing requests in flight, then lets SMS sends under way
+    /// finish. Unsent messages stay queued in the database for the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        // Unsent messages stay queued in the database for the next start.
-        self.worker.abort();
+        let outbox = self.auth.outbox_worker();
+        outbox.shutdown().await;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.worker).await.is_err() {
+            tracing::warn!("SMS delivery worker did not stop in time");
+        }
         result
     }
 }

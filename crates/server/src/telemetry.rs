@@ -1,4 +1,4 @@
-//! Logging. Requests are logged by route pattern, never by raw path or body, so codes and
+//! Logging and request metrics. Requests are logged by route pattern, never by raw path or body, so codes and
 //! passwords cannot reach the log.
 
 use std::time::Instant;
@@ -6,8 +6,10 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing_subscriber::EnvFilter;
 
+use crate::auth::AuthService;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
@@ -30,6 +32,17 @@ pub async fn log_requests(
     let method = req.method().clone();
     let res = next.call(req).await?;
     let route = res.request().match_pattern().unwrap_or_else(|| "(no route)".into());
+    if let Some(auth) = res.request().app_data::<web::Data<AuthService>>() {
+        let metrics = auth.metrics();
+        let status = res.status().as_u16().to_string();
+        // Clients choose the method, so only standard ones become labels.
+        let method = match method.as_str() {
+            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+            _ => "OTHER",
+        };
+        metrics.http_requests.with_label_values(&[method, &route, &status]).inc();
+        metrics.http_request_seconds.with_label_values(&[method, &route]).observe(started.elapsed().as_secs_f64());
+    }
     tracing::info!(
         %method,
         route,

@@ -28,7 +28,9 @@ impl ResponseError for Error {
             | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
             Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
             Error::PhoneAlreadyActivated => StatusCode::CONFLICT,
-            Error::UserDisabled | Error::SmsTwoFactorDisabled | Error::InvalidRecaptcha => StatusCode::FORBIDDEN,
+            Error::UserDisabled | Error::SmsTwoFactorDisabled | Error::InvalidRecaptcha | Error::InvalidSignature => {
+                StatusCode::FORBIDDEN
+            }
             Error::UserNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,8 +6,10 @@ pub mod dto;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod receipts;
 pub mod session;
 pub mod settings;
 
@@ -15,6 +17,9 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::Error;
+
+/// Provider callbacks are small forms.
+const RECEIPT_BODY_LIMIT: usize = 16 * 1024;
 
 /// Where the server's OpenAPI document is served.
 pub const OPENAPI_JSON_PATH: &str = "/openapi.json";
@@ -54,6 +59,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/api/2.0/settings").route(web::get().to(settings::get_portal_settings)))
         .service(resource("/health").route(web::get().to(health::get_health)))
+        .service(resource("/metrics").route(web::get().to(metrics::get_metrics)))
+        .service(
+            resource(receipts::TWILIO_PATH)
+                .app_data(web::PayloadConfig::new(RECEIPT_BODY_LIMIT))
+                .route(web::post().to(receipts::twilio_status)),
+        )
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_JSON_PATH, openapi::document()))
         .route("/swagger-ui", web::get().to(swagger_ui_redirect));
 }

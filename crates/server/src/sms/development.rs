@@ -37,11 +37,11 @@ impl SmsProvider for DevelopmentOutbox {
             "provider": "development",
             "createdAt": message.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         }))
-        .map_err(|e| SendError::Permanent(e.to_string()))?;
+        .map_err(|e| SendError::Rejected(e.to_string()))?;
         line.push('\n');
 
         let _guard = self.lock.lock().await;
-        let io = |e: std::io::Error| SendError::Temporary(format!("{}: {e}", self.path.display()));
+        let io = |e: std::io::Error| SendError::Unavailable(format!("{}: {e}", self.path.display()));
         if let Some(parent) = self.path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }

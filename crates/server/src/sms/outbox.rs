@@ -12,9 +12,13 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{SendError, SmsMessage, SmsSender};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{SendError, SmsMessage, SmsSender, Undelivered};
 use crate::clock::Clock;
 use crate::crypto::{Purpose, ServerSecret};
+use crate::metrics::Metrics;
 use crate::phone::MobilePhone;
 use crate::store::{ClaimedMessage, Store, StoreResult};
 
@@ -30,11 +34,20 @@ pub struct DeliverySettings {
     pub lease_seconds: u32,
     /// How often an idle worker looks for due messages.
     pub poll_interval_ms: u64,
+    /// On shutdown, how long sends already under way get to finish.
+    pub shutdown_grace_seconds: u32,
 }
 
 impl Default for DeliverySettings {
     fn default() -> Self {
-        Self { max_attempts: 8, first_retry_ms: 1_000, max_retry_ms: 60_000, lease_seconds: 30, poll_interval_ms: 500 }
+        Self {
+            max_attempts: 8,
+            first_retry_ms: 1_000,
+            max_retry_ms: 60_000,
+            lease_seconds: 30,
+            poll_interval_ms: 500,
+            shutdown_grace_seconds: 30,
+        }
     }
 }
 
@@ -44,6 +57,11 @@ pub struct Outbox {
     sender: SmsSender,
     clock: Arc<dyn Clock>,
     settings: DeliverySettings,
+    metrics: Arc<Metrics>,
+    /// Every attempt under way (the worker's and the requests' own), so shutdown can wait for them.
+    attempts: TaskTracker,
+    stopping: CancellationToken,
+    runtime: tokio::runtime::Handle,
 }
 
 /// The context a message's text is sealed to: its own id, so texts cannot be swapped between rows.
@@ -52,14 +70,26 @@ pub fn seal_text(secret: &ServerSecret, message_id: &str, text: &str) -> Vec<u8>
 }
 
 impl Outbox {
+    /// Must be called on the runtime that outlives the HTTP server (attempts run there).
     pub fn new(
         store: Arc<dyn Store>,
         secret: ServerSecret,
         sender: SmsSender,
         clock: Arc<dyn Clock>,
         settings: DeliverySettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, secret, sender, clock, settings }
+        Self {
+            store,
+            secret,
+            sender,
+            clock,
+            settings,
+            metrics,
+            attempts: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
     }
 
     /// How long a claim lasts.
@@ -75,6 +105,14 @@ impl Outbox {
         };
         self.attempt(claimed).await?;
         Ok(true)
+    }
+
+    /// Runs `attempt` as a task of its own, which shutdown waits for: a dropped request or a
+    /// stopping server cannot abandon a send half-way.
+    pub fn spawn_attempt(self: &Arc<Self>, claimed: ClaimedMessage) -> tokio::task::JoinHandle<StoreResult<()>> {
+        let outbox = self.clone();
+        // On the main runtime: an actix worker's runtime (the request's) dies with the server.
+        self.attempts.spawn_on(async move { outbox.attempt(claimed).await }, &self.runtime)
     }
 
     /// One delivery attempt of a message this process holds the claim on, and its outcome recorded.
@@ -95,26 +133,39 @@ impl Outbox {
             text,
             created_at: claimed.created_at,
         };
-        match self.sender.send(&message).await {
+        // Every provider's timeout together can outlast the claim; another worker would then send
+        // the message again, so the attempt gives up first.
+        let budget = (self.lease() * 4 / 5).to_std().unwrap_or(StdDuration::from_secs(1));
+        let outcome = tokio::time::timeout(budget, self.sender.send(&message)).await.unwrap_or_else(|_| {
+            Err(Undelivered {
+                provider: None,
+                error: SendError::Unavailable("no provider answered within the message's claim".into()),
+            })
+        });
+        match outcome {
             Ok(delivery) => {
                 let now = self.clock.now();
                 let provider_id = delivery.provider_message_id.as_deref();
                 self.store.message_sent(&claimed.id, claimed.attempts, delivery.provider, provider_id, now).await?;
+                self.metrics.sms_sent.with_label_values(&[delivery.provider]).inc();
+                let latency = (now - claimed.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+                self.metrics.sms_delivery_seconds.with_label_values(&[delivery.provider]).observe(latency);
             }
-            Err(error) => {
+            Err(Undelivered { provider, error }) => {
                 let now = self.clock.now();
                 let retry_at = match &error {
-                    SendError::Permanent(_) => None,
-                    SendError::Temporary(_) if claimed.attempts >= self.settings.max_attempts => None,
-                    SendError::Temporary(_) => {
-                        Some(now + self.backoff(claimed.attempts)).filter(|at| *at < claimed.expires_at)
-                    }
+                    SendError::Recipient(_) => None,
+                    _ if claimed.attempts >= self.settings.max_attempts => None,
+                    _ => Some(now + self.backoff(claimed.attempts)).filter(|at| *at < claimed.expires_at),
                 };
+                let provider_label = provider.unwrap_or("none");
                 match retry_at {
                     Some(at) => {
+                        self.metrics.sms_retried.with_label_values(&[provider_label]).inc();
                         tracing::warn!(message_id = %claimed.id, attempts = claimed.attempts, retry_at = %at, %error, "SMS delivery failed; will retry")
                     }
                     None => {
+                        self.metrics.sms_failed.with_label_values(&[provider_label]).inc();
                         tracing::error!(message_id = %claimed.id, attempts = claimed.attempts, %error, "SMS delivery failed for good")
                     }
                 }
@@ -134,17 +185,20 @@ impl Outbox {
         Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
     }
 
-    /// The worker: delivers whatever is due, then waits for the poll interval. Now and then it
-    /// also drops dead texts and purges expired bookkeeping.
+    /// The worker: delivers whatever is due, then waits for the poll interval, until
+    /// [`Outbox::shutdown`]. Now and then it also drops dead texts and purges expired bookkeeping.
     pub async fn run(self: Arc<Self>) {
         const HOUSEKEEPING_EVERY: StdDuration = StdDuration::from_secs(60);
         let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
         let mut last_housekeeping: Option<std::time::Instant> = None;
-        loop {
-            match self.deliver_one(None).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "SMS delivery worker: database error"),
+        while !self.stopping.is_cancelled() {
+            // Each attempt is tracked, so shutdown lets it finish rather than cutting it off.
+            let outbox = self.clone();
+            match self.attempts.spawn(async move { outbox.deliver_one(None).await }).await {
+                Ok(Ok(true)) => continue,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "SMS delivery worker: database error"),
+                Err(e) => tracing::error!(error = %e, "SMS delivery attempt panicked"),
             }
             if let Err(e) = self.store.drop_expired_texts(self.clock.now()).await {
                 tracing::error!(error = %e, "could not drop dead outbox texts");
@@ -155,7 +209,24 @@ impl Outbox {
                     tracing::error!(error = %e, "could not purge expired rows");
                 }
             }
-            tokio::time::sleep(poll).await;
+            tokio::select! {
+                () = self.stopping.cancelled() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Stops claiming messages and waits (up to the grace period) for sends under way to finish
+    /// and record their outcome. Whatever is left stays queued or leased for the next start.
+    pub async fn shutdown(&self) {
+        self.stopping.cancel();
+        self.attempts.close();
+        let grace = StdDuration::from_secs(u64::from(self.settings.shutdown_grace_seconds));
+        if tokio::time::timeout(grace, self.attempts.wait()).await.is_err() {
+            tracing::warn!(
+                in_flight = self.attempts.len(),
+                "SMS sends still under way at shutdown; they will be retried after their lease"
+            );
         }
     }
 }

@@ -82,8 +82,20 @@ pub struct MessageRecord {
     pub provider: Option<String>,
     pub provider_message_id: Option<String>,
     pub last_error: Option<String>,
+    /// The provider's latest delivery receipt status, if it sent one.
+    pub receipt_status: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A delivery receipt from a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's own status word (`delivered`, `undelivered`, `sent`, ...).
+    pub status: String,
+    /// `delivered` or `undelivered` when the receipt is final.
+    pub final_state: Option<&'static str>,
+    pub error: Option<String>,
 }
 
 /// What became of a request to store a new code.
@@ -211,6 +223,20 @@ pub trait Store: Send + Sync + 'static {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// Applies a provider's delivery receipt to the message it sent as `provider_message_id`, while
+    /// the message is `sent` (receipts arrive late and out of order; final states stay final):
+    /// `receipt.final_state` (`delivered` or `undelivered`) ends it. False when no message matched.
+    async fn record_receipt(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        receipt: &Receipt,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// How many messages are in each state, for the queue-depth gauge.
+    async fn count_messages_by_state(&self) -> StoreResult<Vec<(String, u64)>>;
 
     /// The outbox, newest first, optionally in one state.
     async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>>;

@@ -10,8 +10,8 @@ use sqlx::{Row, SqlitePool};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, SendCap, Session,
-    Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
+    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Receipt, SendCap,
+    Session, Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -344,11 +344,42 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_receipt(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        receipt: &Receipt,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE sms_outbox SET state = COALESCE(?, state), receipt_status = ?, receipt_at = ?, \
+             last_error = COALESCE(?, last_error), updated_at = ? \
+             WHERE provider = ? AND provider_message_id = ? AND state = 'sent'",
+        )
+        .bind(receipt.final_state)
+        .bind(&receipt.status)
+        .bind(to_millis(now))
+        .bind(receipt.error.as_deref())
+        .bind(to_millis(now))
+        .bind(provider)
+        .bind(provider_message_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn count_messages_by_state(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM sms_outbox GROUP BY state").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(state, n)| (state, u64::try_from(n).unwrap_or(0))).collect())
+    }
+
     async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>> {
-        type Row = (String, String, String, i64, Option<String>, Option<String>, Option<String>, i64, i64);
+        type Row =
+            (String, String, String, i64, Option<String>, Option<String>, Option<String>, Option<String>, i64, i64);
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, phone, state, attempts, provider, provider_message_id, last_error, created_at, updated_at \
-             FROM sms_outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
+            "SELECT id, phone, state, attempts, provider, provider_message_id, last_error, receipt_status, \
+             created_at, updated_at FROM sms_outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
         )
         .bind(state)
         .bind(i64::from(limit))
@@ -356,8 +387,19 @@ impl Store for SqliteStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, phone, state, attempts, provider, provider_message_id, last_error, created_at, updated_at)| {
-                MessageRecord {
+            .map(
+                |(
+                    id,
+                    phone,
+                    state,
+                    attempts,
+                    provider,
+                    provider_message_id,
+                    last_error,
+                    receipt_status,
+                    created_at,
+                    updated_at,
+                )| MessageRecord {
                     id,
                     phone,
                     state,
@@ -365,10 +407,11 @@ impl Store for SqliteStore {
                     provider,
                     provider_message_id,
                     last_error,
+                    receipt_status,
                     created_at: from_millis(created_at),
                     updated_at: from_millis(updated_at),
-                }
-            })
+                },
+            )
             .collect())
     }
 

@@ -4,6 +4,7 @@ mod brute_force;
 mod cli;
 mod content;
 mod crash;
+mod delivery;
 mod docs;
 mod flow;
 mod helpers;

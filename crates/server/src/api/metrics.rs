@@ -1,0 +1,39 @@
+//! `GET /metrics` in the Prometheus text format.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
+
+use crate::auth::AuthService;
+use crate::config::SecretText;
+use crate::error::Error;
+
+/// Whether `/metrics` is served, and the bearer token scrapers must send when one is configured.
+#[derive(Clone)]
+pub struct MetricsAccess {
+    pub enabled: bool,
+    pub bearer_token: Option<SecretText>,
+}
+
+pub async fn get_metrics(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    access: web::Data<MetricsAccess>,
+) -> Result<HttpResponse, Error> {
+    if !access.enabled {
+        return Err(Error::NotFound);
+    }
+    if let Some(token) = &access.bearer_token {
+        let sent = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(sent.as_bytes().ct_eq(token.0.as_bytes())) {
+            return Err(Error::AuthenticationFailed);
+        }
+    }
+    let text = auth.metrics().render(auth.store().as_ref()).await.map_err(Error::Internal)?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
+}
