@@ -1,6 +1,7 @@
 //! Persistence behind one interface. SQLite is the embedded default; every piece of state that must
 //! survive a restart or be shared between instances lives here, never in process memory.
 
+mod common;
 mod sqlite;
 
 use async_trait::async_trait;
