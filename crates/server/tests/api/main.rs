@@ -11,4 +11,6 @@ mod docs;
 mod flow;
 mod helpers;
 mod login;
+mod multi_instance;
 mod send_sms;
+mod store_concurrency;
