@@ -8,12 +8,15 @@ use serde_json::json;
 use crate::binary::{Server, docspace_auth};
 use crate::helpers::*;
 
-/// `docspace-auth` with fast delivery retries and the development outbox at `outbox`.
+/// `docspace-auth` with fast delivery retries, short claims and the development outbox at `outbox`.
 fn with_outbox(mut command: Command, outbox: &Path) -> Command {
     command
         .env("DOCSPACE_AUTH__SMS__OUTBOX_FILE", outbox)
         .env("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "50")
-        .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20");
+        .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20")
+        // The kill may land while the first process's worker holds a claim; the second takes the
+        // message over once the claim's lease ends.
+        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", "2");
     command
 }
 
@@ -47,7 +50,7 @@ async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_res
     // The provider is back; a new process delivers what the dead one acknowledged.
     std::fs::remove_dir(&outbox).unwrap();
     let mut second = Server::start(with_outbox(command(), &outbox));
-    for _ in 0..300 {
+    for _ in 0..1500 {
         if std::fs::read_to_string(&outbox).map(|t| t.lines().count()).unwrap_or(0) >= 3 {
             break;
         }
