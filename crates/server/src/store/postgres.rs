@@ -398,15 +398,19 @@ impl Store for PostgresStore {
     async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let now = to_millis(now);
         // Texts whose code expired or died unsent are worthless: drop them and fail the message.
-        // One statement, holding each row only while it is updated.
+        // Rows another transaction holds (a claim being recorded, another instance doing this)
+        // are skipped, not waited for: the next round gets them, and no two rounds deadlock.
         let result = sqlx::query(
             "UPDATE sms_outbox SET payload = NULL, \
                state = CASE WHEN state IN ('queued', 'sending') THEN 'failed' ELSE state END, \
                last_error = CASE WHEN state IN ('queued', 'sending') THEN 'code expired or used before delivery' \
                             ELSE last_error END, \
                updated_at = $1 \
-             WHERE payload IS NOT NULL AND (expires_at <= $1 \
-               OR NOT EXISTS (SELECT 1 FROM sms_codes c WHERE c.id = sms_outbox.id AND c.consumed_at IS NULL))",
+             WHERE id IN (SELECT id FROM sms_outbox \
+                          WHERE payload IS NOT NULL AND (expires_at <= $1 \
+                            OR NOT EXISTS (SELECT 1 FROM sms_codes c \
+                                           WHERE c.id = sms_outbox.id AND c.consumed_at IS NULL)) \
+                          FOR UPDATE SKIP LOCKED)",
         )
         .bind(now)
         .execute(&self.pool)
@@ -416,15 +420,20 @@ impl Store for PostgresStore {
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let now = to_millis(now);
-        // Each DELETE commits on its own: nothing here needs to be atomic with the rest, and no
-        // row stays locked longer than its own statement. A row changed meanwhile is re-checked
-        // against the condition before it is deleted.
+        // Each DELETE commits on its own (nothing here needs to be atomic with the rest), so no
+        // row stays locked longer than its statement; rows another transaction holds are left
+        // for the next round rather than waited for, so instances purging at once never deadlock.
         for statement in [
-            "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at IS NOT NULL",
-            "DELETE FROM login_failures WHERE window_ends_at <= $1 AND blocked_until <= $1",
-            "DELETE FROM send_counters WHERE window_ends_at <= $1",
-            "DELETE FROM used_confirm_keys WHERE expires_at <= $1",
-            "DELETE FROM code_failures WHERE window_ends_at <= $1",
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+               WHERE expires_at <= $1 OR revoked_at IS NOT NULL FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM login_failures WHERE (login, ip) IN (SELECT login, ip FROM login_failures \
+               WHERE window_ends_at <= $1 AND blocked_until <= $1 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM send_counters WHERE (scope, key) IN (SELECT scope, key FROM send_counters \
+               WHERE window_ends_at <= $1 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM used_confirm_keys WHERE key_hash IN (SELECT key_hash FROM used_confirm_keys \
+               WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM code_failures WHERE user_id IN (SELECT user_id FROM code_failures \
+               WHERE window_ends_at <= $1 FOR UPDATE SKIP LOCKED)",
         ] {
             sqlx::query(statement).bind(now).execute(&self.pool).await?;
         }
