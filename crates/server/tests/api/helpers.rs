@@ -144,26 +144,29 @@ impl TestApp {
     /// log); on PostgreSQL every stored value, with the names of the tables and columns.
     pub async fn database_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
-        if self.backend == Backend::Postgres {
-            let columns: Vec<(String, String, String)> = self
-                .query(
-                    "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
-                     WHERE table_schema = 'public'",
-                )
-                .await;
-            for (table, column, data_type) in columns {
-                bytes.extend(format!("{table}.{column}").bytes());
-                let value =
-                    if data_type == "bytea" { column.clone() } else { format!("convert_to({column}::text, 'UTF8')") };
-                let values: Vec<(Option<Vec<u8>>,)> = self.query(&format!("SELECT {value} FROM {table}")).await;
-                bytes.extend(values.into_iter().flat_map(|(v,)| v).flatten());
+        match self.backend {
+            Backend::Sqlite => {
+                for entry in std::fs::read_dir(self.settings.data_dir.clone()).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.file_name().unwrap().to_string_lossy().starts_with("docspace-auth.db") {
+                        bytes.extend(std::fs::read(path).unwrap());
+                    }
+                }
             }
-            return bytes;
-        }
-        for entry in std::fs::read_dir(self.settings.data_dir.clone()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("docspace-auth.db") {
-                bytes.extend(std::fs::read(path).unwrap());
+            Backend::Postgres => {
+                let columns: Vec<(String, String, String)> = self
+                    .query(
+                        "SELECT table_name::text, column_name::text, data_type::text \
+                         FROM information_schema.columns WHERE table_schema = 'public'",
+                    )
+                    .await;
+                for (table, column, data_type) in columns {
+                    bytes.extend(format!("{table}.{column}").bytes());
+                    let value =
+                        if data_type == "bytea" { column } else { format!("convert_to({column}::text, 'UTF8')") };
+                    let values: Vec<(Option<Vec<u8>>,)> = self.query(&format!("SELECT {value} FROM {table}")).await;
+                    bytes.extend(values.into_iter().flat_map(|(v,)| v).flatten());
+                }
             }
         }
         bytes
