@@ -27,8 +27,9 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Folder for the SQLite database, the generated server secret and the development SMS outbox.
     pub data_dir: PathBuf,
-    /// Database URL; defaults to `sqlite://<data_dir>/docspace-auth.db`.
-    pub database_url: Option<String>,
+    /// Database URL: `sqlite://...` or `postgres://...`; defaults to
+    /// `sqlite://<data_dir>/docspace-auth.db`. It may hold a password, so `Debug` never prints it.
+    pub database_url: Option<SecretText>,
     /// Base URL people reach this server at (used in links and the SMS origin line);
     /// defaults to `http://<bind>`.
     pub public_url: Option<Url>,
@@ -252,6 +253,7 @@ impl Default for SendCapSettings {
 pub struct Overrides {
     pub bind: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
 }
 
 /// An environment variable's value: lists and tables (`[10.0.0.0/8]`) are parsed, anything else
@@ -284,6 +286,9 @@ impl Settings {
         if let Some(dir) = &overrides.data_dir {
             settings.data_dir = dir.clone();
         }
+        if let Some(url) = &overrides.database_url {
+            settings.database_url = Some(SecretText(url.clone()));
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -310,7 +315,8 @@ impl Settings {
 
     pub fn database_url(&self) -> String {
         self.database_url
-            .clone()
+            .as_ref()
+            .map(|url| url.0.clone())
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("docspace-auth.db").display()))
     }
 
@@ -346,11 +352,20 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("DOCSPACE_AUTH__CODES__TTL_SECONDS", "120");
             jail.set_env("DOCSPACE_AUTH__DATA_DIR", "/from/env");
+            jail.set_env("DOCSPACE_AUTH__DATABASE_URL", "postgres://app:env-password@db/auth");
             jail.create_file("c.toml", "[sms]\nproviders = []\n")?;
-            let overrides = Overrides { data_dir: Some("/from/flag".into()), ..Default::default() };
+            let s = Settings::load(Some(Path::new("c.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(s.database_url(), "postgres://app:env-password@db/auth");
+            assert!(!format!("{s:?}").contains("env-password"), "Debug must not print the database password");
+            let overrides = Overrides {
+                data_dir: Some("/from/flag".into()),
+                database_url: Some("postgres://flag@db/auth".into()),
+                ..Default::default()
+            };
             let s = Settings::load(Some(Path::new("c.toml")), &overrides).map_err(|e| e.to_string())?;
             assert_eq!(s.codes.ttl_seconds, 120);
             assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+            assert_eq!(s.database_url(), "postgres://flag@db/auth");
             assert!(s.sms.providers.is_empty());
             jail.set_env("DOCSPACE_AUTH__SECRET", "ab".repeat(32));
             let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;

@@ -11,8 +11,8 @@ use docspace_auth_server::clock::SystemClock;
 use docspace_auth_server::config::{Overrides, Settings};
 use docspace_auth_server::phone::MobilePhone;
 use docspace_auth_server::startup::{Application, build_auth_service};
-use docspace_auth_server::telemetry;
 use docspace_auth_server::users::NewUser;
+use docspace_auth_server::{store, telemetry};
 
 /// ONLYOFFICE DocSpace-compatible authentication server: password login with SMS codes.
 ///
@@ -32,6 +32,10 @@ struct Common {
     /// Folder for the SQLite database, the server secret and the development SMS outbox [default: ./data]
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Database: sqlite://FILE or postgres://USER@HOST/DB [default: SQLite in the data directory]. A
+    /// password here is visible in the process list; prefer DOCSPACE_AUTH__DATABASE_URL for one.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     /// TOML settings file (keys as in the README)
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -134,7 +138,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { bind } => *bind,
         Command::User(_) | Command::Outbox(_) => None,
     };
-    let overrides = Overrides { bind, data_dir: cli.common.data_dir.clone() };
+    let overrides =
+        Overrides { bind, data_dir: cli.common.data_dir.clone(), database_url: cli.common.database_url.clone() };
     let settings = Settings::load(cli.common.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Serve { .. } => serve(settings).await,
@@ -151,8 +156,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("  Swagger UI:     {base}/swagger-ui/");
     println!("  OpenAPI:        {base}/openapi.json");
     println!("  data directory: {}", settings.data_dir.display());
-    if settings.database_url.is_none() {
-        println!("  database:       {}", settings.data_dir.join("docspace-auth.db").display());
+    match &settings.database_url {
+        None => println!("  database:       {}", settings.data_dir.join("docspace-auth.db").display()),
+        Some(_) => println!("  database:       {}", store::redact_url(&settings.database_url())),
     }
     match app.auth().sms_providers().as_slice() {
         [] => println!("  SMS:            no provider configured (sendsms answers 503)"),

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::password::ClientHashParams;
 use crate::sms::SmsSender;
 use crate::sms::outbox::Outbox;
-use crate::store::{SqliteStore, Store};
+use crate::store;
 use crate::telemetry::log_requests;
 
 /// Key of the generated password salt in the portal settings table.
@@ -36,8 +36,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(hex) => ServerSecret::from_hex(&hex.0).context("in setting `secret`")?,
         None => ServerSecret::load_or_create(&settings.data_dir.join("server-secret"))?,
     };
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::connect(&settings.database_url()).await.context("opening the database")?);
+    let store = store::connect(&settings.database_url()).await?;
     let salt = match &settings.password_hash.salt {
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,

@@ -1,12 +1,45 @@
-//! Persistence behind one interface. SQLite is the embedded default; every piece of state that must
-//! survive a restart or be shared between instances lives here, never in process memory.
+//! Persistence behind one interface. SQLite is the embedded default; PostgreSQL lets several
+//! instances share one database. Every piece of state that must survive a restart or be shared
+//! between instances lives here, never in process memory.
 
+mod common;
+mod postgres;
 mod sqlite;
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Opens the database `url` names (`sqlite:...`, or `postgres://...` / `postgresql://...`) and
+/// applies pending migrations.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    // Errors name the database without its password.
+    let context = || format!("opening the database {}", redact_url(url));
+    Ok(match scheme {
+        "sqlite" => Arc::new(SqliteStore::connect(url).await.with_context(context)?),
+        "postgres" | "postgresql" => Arc::new(PostgresStore::connect(url).await.with_context(context)?),
+        _ => anyhow::bail!("unsupported database URL scheme {scheme:?}: use sqlite:, postgres:// or postgresql://"),
+    })
+}
+
+/// `url` without its password, fit for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only URLs with a host carry a password, and those accept a new one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(an unparsable database URL)".to_owned(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -4,11 +4,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use chrono::{DateTime, Utc};
 
+use super::common::{
+    self, Admission, ClaimedRow, LiveCodeRow, MESSAGE_COLUMNS, MessageRow, SessionRow, USER_COLUMNS, UserRow,
+};
 use super::{
     ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Receipt, SendCap,
     Session, Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
@@ -68,22 +71,6 @@ async fn burn_key_and_insert_session(
     Ok(true)
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        password_salt: row.try_get("password_salt")?,
-        password_hash: row.try_get("password_hash")?,
-        mobile_phone: row.try_get("mobile_phone")?,
-        phone_activated: row.try_get("phone_activated")?,
-        disabled: row.try_get("disabled")?,
-        created_at: from_millis(row.try_get("created_at")?),
-    })
-}
-
-const USER_COLUMNS: &str =
-    "id, email, password_salt, password_hash, mobile_phone, phone_activated, disabled, created_at";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -129,18 +116,19 @@ impl Store for SqliteStore {
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
         // Emails are stored lowercased by Rust (Unicode-aware); SQLite's lower() knows only ASCII.
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1 OR id = ?2"))
-            .bind(login.to_lowercase())
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1 OR id = ?2"))
+                .bind(login.to_lowercase())
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(common::user))
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows =
-            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email")).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email")).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(common::user).collect())
     }
 
     async fn set_mobile_phone(&self, user_id: &str, phone: Option<&str>) -> StoreResult<bool> {
@@ -192,18 +180,10 @@ impl Store for SqliteStore {
                     .bind(&cap.key)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let (sent, window_ends_at) = match row {
-                Some((sent, ends)) if ends > now => (sent, ends),
-                _ => (0, now + cap.window_ms),
-            };
-            if sent >= i64::from(cap.limit) {
-                return Ok(CodeIssue::SendCapReached {
-                    scope: cap.scope,
-                    limit: cap.limit,
-                    retry_at: from_millis(window_ends_at),
-                });
+            match cap.count_one(row, now) {
+                Ok((sent, window_ends_at)) => counted.push((cap, sent, window_ends_at)),
+                Err(refused) => return Ok(refused),
             }
-            counted.push((cap, sent + 1, window_ends_at));
         }
         let inserted = sqlx::query(
             "INSERT INTO sms_codes (id, user_id, phone, code_hash, created_at, expires_at) \
@@ -259,12 +239,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        let oldest = oldest.map(from_millis).unwrap_or(code.expires_at);
-        Ok(if inserted {
-            CodeIssue::Issued { live_codes: u32::try_from(live).unwrap_or(u32::MAX), oldest_expires_at: oldest }
-        } else {
-            CodeIssue::CapReached { retry_at: oldest }
-        })
+        Ok(common::code_issue(inserted, live, oldest, code.expires_at))
     }
 
     async fn claim_message(
@@ -274,7 +249,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
     ) -> StoreResult<Option<ClaimedMessage>> {
         let now = to_millis(now);
-        let row: Option<(String, String, Vec<u8>, i64, i64, i64)> = sqlx::query_as(
+        let row: Option<ClaimedRow> = sqlx::query_as(
             "UPDATE sms_outbox SET state = 'sending', locked_until = ?1 + ?2, attempts = attempts + 1, updated_at = ?1 \
              WHERE id = (SELECT id FROM sms_outbox \
                          WHERE payload IS NOT NULL AND expires_at > ?1 AND (?3 IS NULL OR id = ?3) \
@@ -288,14 +263,7 @@ impl Store for SqliteStore {
         .bind(only)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, phone, sealed_text, attempts, created_at, expires_at)| ClaimedMessage {
-            id,
-            phone,
-            sealed_text,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            created_at: from_millis(created_at),
-            expires_at: from_millis(expires_at),
-        }))
+        Ok(row.map(common::claimed_message))
     }
 
     async fn message_sent(
@@ -375,44 +343,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>> {
-        type Row =
-            (String, String, String, i64, Option<String>, Option<String>, Option<String>, Option<String>, i64, i64);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, phone, state, attempts, provider, provider_message_id, last_error, receipt_status, \
-             created_at, updated_at FROM sms_outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2",
-        )
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM sms_outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC LIMIT ?2"
+        ))
         .bind(state)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    phone,
-                    state,
-                    attempts,
-                    provider,
-                    provider_message_id,
-                    last_error,
-                    receipt_status,
-                    created_at,
-                    updated_at,
-                )| MessageRecord {
-                    id,
-                    phone,
-                    state,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    provider,
-                    provider_message_id,
-                    last_error,
-                    receipt_status,
-                    created_at: from_millis(created_at),
-                    updated_at: from_millis(updated_at),
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(common::message_record).collect())
     }
 
     async fn retry_message(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
@@ -463,7 +401,7 @@ impl Store for SqliteStore {
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<LiveCodeRow> = sqlx::query_as(
             "SELECT id, phone, code_hash, expires_at FROM sms_codes \
              WHERE user_id = ? AND expires_at > ? AND consumed_at IS NULL ORDER BY created_at",
         )
@@ -471,15 +409,7 @@ impl Store for SqliteStore {
         .bind(to_millis(now))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, phone, code_hash, expires_at)| LiveCode {
-                id,
-                phone,
-                code_hash,
-                expires_at: from_millis(expires_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(common::live_code).collect())
     }
 
     async fn redeem_code(&self, code_id: &str, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool> {
@@ -588,16 +518,13 @@ impl Store for SqliteStore {
         .bind(ip)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((_, _, blocked_until)) = row
-            && blocked_until > now
-        {
-            return Ok(Some(from_millis(blocked_until)));
-        }
-        let (attempts, window_ends_at) = match row {
-            Some((attempts, window_ends_at, _)) if window_ends_at > now => (attempts + 1, window_ends_at),
-            _ => (1, now + window_ms),
-        };
-        let (attempts, blocked_until) = if attempts >= i64::from(max) { (0, now + block_ms) } else { (attempts, 0) };
+        let (failures, window_ends_at, blocked_until) =
+            match common::admit_login_attempt(row, now, window_ms, max, block_ms) {
+                Admission::Blocked(until) => return Ok(Some(from_millis(until))),
+                Admission::Counted { failures, window_ends_at, blocked_until } => {
+                    (failures, window_ends_at, blocked_until)
+                }
+            };
         sqlx::query(
             "INSERT INTO login_failures (login, ip, failures, window_ends_at, blocked_until) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (login, ip) DO UPDATE SET failures = excluded.failures, \
@@ -605,7 +532,7 @@ impl Store for SqliteStore {
         )
         .bind(login)
         .bind(ip)
-        .bind(attempts)
+        .bind(failures)
         .bind(window_ends_at)
         .bind(blocked_until)
         .execute(&mut *tx)
@@ -624,7 +551,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT id, user_id, expires_at FROM sessions \
              WHERE token_hash = ? AND expires_at > ? AND revoked_at IS NULL",
         )
@@ -632,7 +559,7 @@ impl Store for SqliteStore {
         .bind(to_millis(now))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, user_id, expires_at)| Session { id, user_id, expires_at: from_millis(expires_at) }))
+        Ok(row.map(common::session))
     }
 
     async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {

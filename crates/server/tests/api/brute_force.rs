@@ -51,9 +51,9 @@ async fn block_alice(app: &TestApp) {
     }
 }
 
-#[tokio::test]
-async fn five_failures_block_the_login_from_that_address_for_a_minute() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn five_failures_block_the_login_from_that_address_for_a_minute(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
     block_alice(&app).await;
@@ -78,9 +78,9 @@ async fn five_failures_block_the_login_from_that_address_for_a_minute() {
     assert_eq!(app.send_sms(&login_body()).await.status(), 200, "the block ends");
 }
 
-#[tokio::test]
-async fn failures_spread_beyond_the_window_do_not_block() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn failures_spread_beyond_the_window_do_not_block(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for _ in 0..4 {
         assert_error(app.send_sms(&wrong_password()).await, 401, "AuthenticationFailed").await;
@@ -90,10 +90,10 @@ async fn failures_spread_beyond_the_window_do_not_block() {
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
 }
 
-#[tokio::test]
-async fn a_valid_captcha_lets_a_person_through_a_block() {
+#[backend_test]
+async fn a_valid_captcha_lets_a_person_through_a_block(backend: Backend) {
     let verifier = spawn_fake_verifier().await;
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_with(backend, |s| {
         s.captcha.recaptcha_secret = Some("recaptcha-secret".into());
         s.captcha.recaptcha_public_key = Some("site-key".into());
         s.captcha.recaptcha_verify_url = verifier.url.parse().unwrap();
@@ -121,10 +121,10 @@ async fn a_valid_captcha_lets_a_person_through_a_block() {
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
 }
 
-#[tokio::test]
-async fn hcaptcha_answers_go_to_hcaptcha() {
+#[backend_test]
+async fn hcaptcha_answers_go_to_hcaptcha(backend: Backend) {
     let verifier = spawn_fake_verifier().await;
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_with(backend, |s| {
         s.captcha.hcaptcha_secret = Some("hcaptcha-secret".into());
         s.captcha.hcaptcha_public_key = Some("h-site-key".into());
         s.captcha.hcaptcha_verify_url = verifier.url.parse().unwrap();
@@ -143,9 +143,9 @@ async fn hcaptcha_answers_go_to_hcaptcha() {
     assert_eq!(verifier.requests.lock().unwrap()[0]["secret"], "hcaptcha-secret");
 }
 
-#[tokio::test]
-async fn an_unreachable_verify_service_is_503_not_a_free_pass() {
-    let app = spawn_app_with(|s| {
+#[backend_test]
+async fn an_unreachable_verify_service_is_503_not_a_free_pass(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
         s.captcha.recaptcha_secret = Some("secret".into());
         // Nothing listens on port 9 (discard) here.
         s.captcha.recaptcha_verify_url = "http://127.0.0.1:9/siteverify".parse().unwrap();
@@ -159,9 +159,9 @@ async fn an_unreachable_verify_service_is_503_not_a_free_pass() {
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn without_a_configured_captcha_the_block_stands_and_nothing_is_published() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn without_a_configured_captcha_the_block_stands_and_nothing_is_published(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let settings = json_of(app.http.get(app.url("/api/2.0/settings")).send().await.unwrap()).await;
     assert!(settings["response"].get("recaptchaType").is_none());
@@ -171,9 +171,9 @@ async fn without_a_configured_captcha_the_block_stands_and_nothing_is_published(
     assert_error(app.send_sms(&body).await, 429, "RateLimited").await;
 }
 
-#[tokio::test]
-async fn concurrent_guesses_cannot_slip_past_the_limit() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn concurrent_guesses_cannot_slip_past_the_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let guesses: Vec<_> = (0..20).map(|i| json!({"userName": EMAIL, "passwordHash": format!("{i:064x}")})).collect();
     let answers = futures_util::future::join_all(guesses.iter().map(|g| app.send_sms(g))).await;
@@ -182,9 +182,10 @@ async fn concurrent_guesses_cannot_slip_past_the_limit() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_blocked() {
-    let app = spawn_app_with(|s| s.trusted_proxies = serde_json::from_value(json!(["127.0.0.1/32"])).unwrap()).await;
+#[backend_test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_blocked(backend: Backend) {
+    let app =
+        spawn_app_with(backend, |s| s.trusted_proxies = serde_json::from_value(json!(["127.0.0.1/32"])).unwrap()).await;
     app.add_alice().await;
     let from = |client: &'static str, body: serde_json::Value| {
         app.http

@@ -7,9 +7,9 @@ use crate::helpers::*;
 
 const SENDSMS: &str = "/api/2.0/authentication/sendsms";
 
-#[tokio::test]
-async fn json_media_types_are_accepted() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn json_media_types_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for content_type in ["application/json", "application/json; charset=utf-8", "text/json", "application/vnd.x+json"] {
         let response = app.post_raw(SENDSMS, content_type, login_body().to_string()).await;
@@ -18,9 +18,9 @@ async fn json_media_types_are_accepted() {
     assert_eq!(app.outbox().len(), 4);
 }
 
-#[tokio::test]
-async fn other_media_types_are_415_and_send_nothing() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn other_media_types_are_415_and_send_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/xml"] {
         assert_error(app.post_raw(SENDSMS, content_type, login_body().to_string()).await, 415, "UnsupportedMediaType")
@@ -33,9 +33,9 @@ async fn other_media_types_are_415_and_send_nothing() {
     assert_eq!(app.stored_code_count().await, 0);
 }
 
-#[tokio::test]
-async fn accept_picks_the_response_media_type() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn accept_picks_the_response_media_type(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for (accept, expected) in [
         ("text/json", "text/json; charset=utf-8"),
@@ -72,9 +72,9 @@ async fn accept_picks_the_response_media_type() {
     assert_error(response, 401, "AuthenticationFailed").await;
 }
 
-#[tokio::test]
-async fn an_empty_body_is_a_request_with_no_fields() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn an_empty_body_is_a_request_with_no_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
     for content_type in ["application/json", "text/json"] {
         // Parsed fine, then refused for the missing credentials, as DocSpace's SDKs expect.
         assert_error(app.post_raw(SENDSMS, content_type, "").await, 401, "AuthenticationFailed").await;
@@ -84,9 +84,9 @@ async fn an_empty_body_is_a_request_with_no_fields() {
     assert_error(response, 401, "AuthenticationFailed").await;
 }
 
-#[tokio::test]
-async fn malformed_json_and_wrong_types_are_400_naming_the_problem() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn malformed_json_and_wrong_types_are_400_naming_the_problem(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for (body, mentions) in [
         (r#"{"userName": "alice@example.com", "password": "#.to_owned(), "not valid JSON"),
@@ -110,9 +110,9 @@ async fn malformed_json_and_wrong_types_are_400_naming_the_problem() {
     assert_eq!(app.stored_code_count().await, 0);
 }
 
-#[tokio::test]
-async fn rejected_values_are_not_echoed_back() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn rejected_values_are_not_echoed_back(backend: Backend) {
+    let app = spawn_app(backend).await;
     for (field, value) in [("password", json!(987654321)), ("code", json!(123456)), ("passwordHash", json!([4242]))] {
         let body = json!({"userName": EMAIL, field: value});
         let error =
@@ -127,9 +127,9 @@ async fn rejected_values_are_not_echoed_back() {
     }
 }
 
-#[tokio::test]
-async fn oversized_bodies_are_413() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn oversized_bodies_are_413(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let mut body = login_body();
     body["serializedProfile"] = json!("x".repeat(9 * 1024));
@@ -144,9 +144,9 @@ async fn oversized_bodies_are_413() {
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_use_the_error_envelope() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn unknown_routes_and_methods_use_the_error_envelope(backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_error(app.http.get(app.url("/api/2.0/nothing")).send().await.unwrap(), 404, "NotFound").await;
     assert_error(app.http.get(app.url(SENDSMS)).send().await.unwrap(), 405, "MethodNotAllowed").await;
     assert_error(app.http.delete(app.url("/api/2.0/settings")).send().await.unwrap(), 405, "MethodNotAllowed").await;

@@ -1,61 +1,88 @@
 //! Pulling the plug: acknowledged messages survive SIGKILL and are delivered once after restart;
 //! SIGTERM lets a send under way finish.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{EMAIL, PASSWORD};
+use crate::binary::{Server, docspace_auth};
+use crate::helpers::*;
 
-/// Starts `docspace-auth serve` on an ephemeral port; returns the process and its base URL.
-fn serve(data: &Path, outbox: &Path) -> (Child, String) {
-    serve_with(data, outbox, &[])
-}
-
-fn serve_with(data: &Path, outbox: &Path, env: &[(&str, String)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_docspace-auth"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+/// `docspace-auth` with fast delivery retries, short claims and the development outbox at `outbox`.
+fn with_outbox(mut command: Command, outbox: &Path) -> Command {
+    command
         .env("DOCSPACE_AUTH__SMS__OUTBOX_FILE", outbox)
-        .env("DOCSPACE_AUTH__PASSWORD_HASH__ITERATIONS", "1000")
         .env("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "50")
         .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let base = first.strip_prefix("docspace-auth listening on ").expect("start-up line").to_owned();
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, base)
+        // The kill may land while the first process's worker holds a claim; the second takes the
+        // message over once the claim's lease ends.
+        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", "2");
+    command
 }
 
-/// Adds Alice with `docspace-auth user add`.
-fn add_alice(data: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_docspace-auth"))
-        .args(["user", "add", "--email", EMAIL, "--password", PASSWORD, "--phone", "+44 7400 123456", "--data-dir"])
-        .arg(data)
-        .env("DOCSPACE_AUTH__PASSWORD_HASH__ITERATIONS", "1000")
-        .output()
-        .unwrap();
-    assert!(status.status.success());
+#[backend_test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_restart(backend: Backend) {
+    let database = backend.fresh_database();
+    let data = tempfile::tempdir().unwrap();
+    let command = || docspace_auth(data.path(), database.as_ref());
+    let outbox = data.path().join("sms-outbox.jsonl");
+    add_alice(command());
+
+    // The provider is down (its file path is a directory): three acknowledged, undelivered SMS.
+    std::fs::create_dir(&outbox).unwrap();
+    let mut first = Server::start(with_outbox(command(), &outbox));
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let response = http
+            .post(format!("{}/api/2.0/authentication/sendsms", first.base))
+            .json(&json!({"userName": EMAIL, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    first.kill(); // SIGKILL: no shutdown code runs
+
+    // The provider is back; a new process delivers what the dead one acknowledged.
+    std::fs::remove_dir(&outbox).unwrap();
+    let mut second = Server::start(with_outbox(command(), &outbox));
+    for _ in 0..1500 {
+        if std::fs::read_to_string(&outbox).map(|t| t.lines().count()).unwrap_or(0) >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A little longer, so a duplicate delivery would have time to show.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let delivered: Vec<serde_json::Value> =
+        std::fs::read_to_string(&outbox).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    second.kill();
+    assert_eq!(delivered.len(), 3, "every acknowledged SMS, once: {delivered:?}");
+    let ids: std::collections::HashSet<_> = delivered.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 3, "no message twice");
+    assert!(delivered.iter().all(|m| m["to"] == "+447400123456"));
+
+    // Operators see the history, never the texts.
+    let list = outbox_list(command(), "sent");
+    assert!(list.contains("3 message(s)") && list.contains("+4474****3456"), "{list}");
+    assert!(!list.contains("Code"), "{list}");
 }
 
 /// `docspace-auth outbox list` as an operator sees it.
-fn outbox_list(data: &Path, state: &str) -> String {
-    let list = Command::new(env!("CARGO_BIN_EXE_docspace-auth"))
-        .args(["outbox", "list", "--state", state, "--data-dir"])
-        .arg(data)
+fn outbox_list(mut command: Command, state: &str) -> String {
+    let list = command.args(["outbox", "list", "--state", state]).output().unwrap();
+    String::from_utf8_lossy(&list.stdout).into_owned()
+}
+
+fn add_alice(mut command: Command) {
+    let status = command
+        .args(["user", "add", "--email", EMAIL, "--password", PASSWORD, "--phone", "+44 7400 123456"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&list.stdout).into_owned()
+    assert!(status.status.success());
 }
 
 async fn send_sms(base: &str) -> reqwest::StatusCode {
@@ -69,19 +96,21 @@ async fn send_sms(base: &str) -> reqwest::StatusCode {
 }
 
 /// The webhook provider pointed at `fake`, retrying quickly, with claims of `lease_seconds`.
-fn webhook_env(fake: &MockServer, lease_seconds: u32) -> Vec<(&'static str, String)> {
-    vec![
-        ("DOCSPACE_AUTH__SMS__PROVIDERS", "[webhook]".into()),
-        ("DOCSPACE_AUTH__SMS__WEBHOOK__URL", format!("{}/send", fake.uri())),
-        ("DOCSPACE_AUTH__SMS__WEBHOOK__TIMEOUT_MS", "10000".into()),
-        ("DOCSPACE_AUTH__SMS__FAILOVER__FAILURES_TO_PAUSE", "0".into()),
-        ("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", lease_seconds.to_string()),
-    ]
+fn with_webhook(mut command: Command, fake: &MockServer, lease_seconds: u32) -> Command {
+    command
+        .env("DOCSPACE_AUTH__SMS__PROVIDERS", "[webhook]")
+        .env("DOCSPACE_AUTH__SMS__WEBHOOK__URL", format!("{}/send", fake.uri()))
+        .env("DOCSPACE_AUTH__SMS__WEBHOOK__TIMEOUT_MS", "10000")
+        .env("DOCSPACE_AUTH__SMS__FAILOVER__FAILURES_TO_PAUSE", "0")
+        .env("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "50")
+        .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20")
+        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", lease_seconds.to_string());
+    command
 }
 
 /// Waits (a bounded while) until the fake has received `n` requests.
 async fn wait_for_requests(fake: &MockServer, n: usize) -> Vec<wiremock::Request> {
-    for _ in 0..500 {
+    for _ in 0..1500 {
         let requests = fake.received_requests().await.unwrap();
         if requests.len() >= n {
             return requests;
@@ -91,64 +120,14 @@ async fn wait_for_requests(fake: &MockServer, n: usize) -> Vec<wiremock::Request
     panic!("the fake gateway never got {n} requests");
 }
 
-fn sigterm(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_restart() {
+#[backend_test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_send_leaves_nothing_undelivered_and_retries_with_the_same_idempotency_key(
+    backend: Backend,
+) {
+    let database = backend.fresh_database();
     let data = tempfile::tempdir().unwrap();
-    let outbox = data.path().join("sms-outbox.jsonl");
-    add_alice(data.path());
-
-    // The provider is down (its file path is a directory): three acknowledged, undelivered SMS.
-    std::fs::create_dir(&outbox).unwrap();
-    let (mut first, base) = serve(data.path(), &outbox);
-    let http = reqwest::Client::new();
-    for _ in 0..3 {
-        let response = http
-            .post(format!("{base}/api/2.0/authentication/sendsms"))
-            .json(&json!({"userName": EMAIL, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    }
-    first.kill().unwrap(); // SIGKILL: no shutdown code runs
-    first.wait().unwrap();
-
-    // The provider is back; a new process delivers what the dead one acknowledged.
-    std::fs::remove_dir(&outbox).unwrap();
-    let (mut second, _) = serve(data.path(), &outbox);
-    for _ in 0..300 {
-        if std::fs::read_to_string(&outbox).map(|t| t.lines().count()).unwrap_or(0) >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    // A little longer, so a duplicate delivery would have time to show.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let delivered: Vec<serde_json::Value> =
-        std::fs::read_to_string(&outbox).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    second.kill().unwrap();
-    second.wait().unwrap();
-    assert_eq!(delivered.len(), 3, "every acknowledged SMS, once: {delivered:?}");
-    let ids: std::collections::HashSet<_> = delivered.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids.len(), 3, "no message twice");
-    assert!(delivered.iter().all(|m| m["to"] == "+447400123456"));
-
-    // Operators see the history, never the texts.
-    let list = outbox_list(data.path(), "sent");
-    assert!(list.contains("3 message(s)") && list.contains("+4474****3456"), "{list}");
-    assert!(!list.contains("Code"), "{list}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_killed_mid_send_leaves_nothing_undelivered_and_retries_with_the_same_idempotency_key() {
-    let data = tempfile::tempdir().unwrap();
-    let outbox = data.path().join("sms-outbox.jsonl");
-    add_alice(data.path());
+    let command = || docspace_auth(data.path(), database.as_ref());
+    add_alice(command());
     let fake = MockServer::start().await;
     // Each first attempt fails fast (so the API acknowledges), then the gateway hangs mid-send.
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(3).mount(&fake).await;
@@ -157,48 +136,43 @@ async fn a_process_killed_mid_send_leaves_nothing_undelivered_and_retries_with_t
         .mount(&fake)
         .await;
     // Short claims, so the restarted process takes over the message cut off mid-send quickly.
-    let env = webhook_env(&fake, 2);
-    let (mut first, base) = serve_with(data.path(), &outbox, &env);
+    let mut first = Server::start(with_webhook(command(), &fake, 2));
     for _ in 0..3 {
-        assert_eq!(send_sms(&base).await, 200);
+        assert_eq!(send_sms(&first.base).await, 200);
     }
     // The worker's retry of one message is in the gateway's hands when the plug is pulled.
     let hanging = wait_for_requests(&fake, 4).await.remove(3);
     let hanging_key = hanging.headers["idempotency-key"].to_str().unwrap().to_owned();
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let before = fake.received_requests().await.unwrap().len();
+    first.kill();
 
     // The gateway answers again; a new process delivers every acknowledged message.
     fake.reset().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&fake).await;
-    let (mut second, _) = serve_with(data.path(), &outbox, &env);
+    let mut second = Server::start(with_webhook(command(), &fake, 2));
     let requests = wait_for_requests(&fake, 3).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let requests_after = fake.received_requests().await.unwrap();
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
 
-    assert!(before >= 4, "the kill came mid-send");
     assert_eq!(requests_after.len(), requests.len(), "no more sends once all were delivered");
     let mut ids = std::collections::HashSet::new();
     for request in &requests_after {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         let id = body["id"].as_str().unwrap().to_owned();
-        // A gateway that honours the key sends a re-sent message once.
         assert_eq!(request.headers["idempotency-key"], id.as_str());
         assert!(ids.insert(id), "each message sent once after the restart");
     }
     assert_eq!(ids.len(), 3, "every acknowledged message delivered");
     assert!(ids.contains(&hanging_key), "the message cut off mid-send went again under the same key");
-    assert!(outbox_list(data.path(), "sent").contains("3 message(s)"));
+    assert!(outbox_list(command(), "sent").contains("3 message(s)"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_a_send_under_way_finish_before_the_process_exits() {
+#[backend_test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_send_under_way_finish_before_the_process_exits(backend: Backend) {
+    let database = backend.fresh_database();
     let data = tempfile::tempdir().unwrap();
-    let outbox = data.path().join("sms-outbox.jsonl");
-    add_alice(data.path());
+    let command = || docspace_auth(data.path(), database.as_ref());
+    add_alice(command());
     let fake = MockServer::start().await;
     // The first attempt fails fast; the worker's retry takes a while to be answered.
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&fake).await;
@@ -206,14 +180,13 @@ async fn sigterm_lets_a_send_under_way_finish_before_the_process_exits() {
         .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_millis(1500)))
         .mount(&fake)
         .await;
-    let (mut server, base) = serve_with(data.path(), &outbox, &webhook_env(&fake, 30));
-    assert_eq!(send_sms(&base).await, 200);
+    let mut server = Server::start(with_webhook(command(), &fake, 30));
+    assert_eq!(send_sms(&server.base).await, 200);
     wait_for_requests(&fake, 2).await;
 
-    sigterm(&server);
-    let status = server.wait().unwrap();
+    let status = server.terminate();
 
     assert!(status.success(), "a clean exit: {status:?}");
-    let sent = outbox_list(data.path(), "sent");
+    let sent = outbox_list(command(), "sent");
     assert!(sent.contains("1 message(s)"), "the send under way was finished and recorded: {sent}");
 }

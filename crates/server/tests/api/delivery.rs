@@ -33,6 +33,7 @@ fn webhook_settings(fake: &MockServer) -> docspace_auth_server::sms::providers::
 
 /// Twilio (primary) and the webhook (secondary), each on its own fake.
 async fn app_with_twilio_then_webhook(
+    backend: Backend,
     twilio_answer: ResponseTemplate,
     configure: impl FnOnce(&mut docspace_auth_server::config::Settings),
 ) -> (TestApp, MockServer, MockServer) {
@@ -44,7 +45,7 @@ async fn app_with_twilio_then_webhook(
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
         .mount(&webhook_fake)
         .await;
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_with(backend, |s| {
         s.sms.providers = vec!["twilio".into(), "webhook".into()];
         s.sms.twilio = Some(twilio_settings(&twilio_fake));
         s.sms.webhook = Some(webhook_settings(&webhook_fake));
@@ -75,9 +76,9 @@ fn twilio_down() -> ResponseTemplate {
     ResponseTemplate::new(503).set_body_json(json!({"code": 20503, "message": "Service unavailable", "status": 503}))
 }
 
-#[tokio::test]
-async fn when_the_primary_is_down_the_secondary_delivers_at_once() {
-    let (app, twilio_fake, webhook_fake) = app_with_twilio_then_webhook(twilio_down(), |_| {}).await;
+#[backend_test]
+async fn when_the_primary_is_down_the_secondary_delivers_at_once(backend: Backend) {
+    let (app, twilio_fake, webhook_fake) = app_with_twilio_then_webhook(backend, twilio_down(), |_| {}).await;
 
     let response = app.send_sms(&login_body()).await;
     assert_eq!(response.status(), 200);
@@ -105,9 +106,9 @@ async fn when_the_primary_is_down_the_secondary_delivers_at_once() {
     assert_eq!(sample(&metrics, r#"docspace_auth_sms_delivery_seconds_count{provider="webhook"}"#), Some(1.0));
 }
 
-#[tokio::test]
-async fn a_provider_failing_repeatedly_is_skipped_for_a_while() {
-    let (app, twilio_fake, webhook_fake) = app_with_twilio_then_webhook(twilio_down(), |s| {
+#[backend_test]
+async fn a_provider_failing_repeatedly_is_skipped_for_a_while(backend: Backend) {
+    let (app, twilio_fake, webhook_fake) = app_with_twilio_then_webhook(backend, twilio_down(), |s| {
         s.sms.failover.failures_to_pause = 2;
         s.sms.failover.pause_seconds = 3600;
     })
@@ -124,12 +125,12 @@ async fn a_provider_failing_repeatedly_is_skipped_for_a_while() {
     assert_eq!(sample(&metrics, r#"docspace_auth_sms_sent_total{provider="webhook"}"#), Some(4.0));
 }
 
-#[tokio::test]
-async fn a_number_the_provider_refuses_fails_without_trying_elsewhere() {
+#[backend_test]
+async fn a_number_the_provider_refuses_fails_without_trying_elsewhere(backend: Backend) {
     let invalid_number = ResponseTemplate::new(400).set_body_json(
         json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}),
     );
-    let (app, _twilio_fake, webhook_fake) = app_with_twilio_then_webhook(invalid_number, |_| {}).await;
+    let (app, _twilio_fake, webhook_fake) = app_with_twilio_then_webhook(backend, invalid_number, |_| {}).await;
 
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
 
@@ -141,8 +142,8 @@ async fn a_number_the_provider_refuses_fails_without_trying_elsewhere() {
     assert_eq!(sample(&metrics, r#"docspace_auth_sms_failed_total{provider="twilio"}"#), Some(1.0));
 }
 
-#[tokio::test]
-async fn an_outage_of_every_provider_delays_messages_and_metrics_show_it() {
+#[backend_test]
+async fn an_outage_of_every_provider_delays_messages_and_metrics_show_it(backend: Backend) {
     let twilio_fake = MockServer::start().await;
     // Down for the first two requests, then back.
     Mock::given(method("POST"))
@@ -156,7 +157,7 @@ async fn an_outage_of_every_provider_delays_messages_and_metrics_show_it() {
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM42", "status": "queued"})))
         .mount(&twilio_fake)
         .await;
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_with(backend, |s| {
         s.sms.providers = vec!["twilio".into()];
         s.sms.twilio = Some(twilio_settings(&twilio_fake));
         s.delivery.first_retry_ms = 10;
@@ -208,10 +209,10 @@ async fn post_receipt(app: &TestApp, params: &[(&str, &str)], signature: &str) -
         .unwrap()
 }
 
-#[tokio::test]
-async fn twilio_receipts_with_a_valid_signature_update_the_message() {
+#[backend_test]
+async fn twilio_receipts_with_a_valid_signature_update_the_message(backend: Backend) {
     let accepted = ResponseTemplate::new(201).set_body_json(json!({"sid": "SM77", "status": "queued"}));
-    let (app, twilio_fake, _) = app_with_twilio_then_webhook(accepted, |_| {}).await;
+    let (app, twilio_fake, _) = app_with_twilio_then_webhook(backend, accepted, |_| {}).await;
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
     let request = &twilio_fake.received_requests().await.unwrap()[0];
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body).into_owned().collect();
@@ -239,10 +240,10 @@ async fn twilio_receipts_with_a_valid_signature_update_the_message() {
     );
 }
 
-#[tokio::test]
-async fn an_undelivered_receipt_records_the_carrier_error() {
+#[backend_test]
+async fn an_undelivered_receipt_records_the_carrier_error(backend: Backend) {
     let accepted = ResponseTemplate::new(201).set_body_json(json!({"sid": "SM78", "status": "queued"}));
-    let (app, _twilio_fake, _) = app_with_twilio_then_webhook(accepted, |_| {}).await;
+    let (app, _twilio_fake, _) = app_with_twilio_then_webhook(backend, accepted, |_| {}).await;
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
     let params = [("MessageSid", "SM78"), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")];
     assert_eq!(post_receipt(&app, &params, &twilio_signature(&params)).await.status(), 204);
@@ -251,11 +252,12 @@ async fn an_undelivered_receipt_records_the_carrier_error() {
     assert_eq!(row.last_error.as_deref(), Some("twilio: undelivered (error 30003)"));
 }
 
-#[tokio::test]
-async fn receipts_are_not_found_without_twilio_and_metrics_can_require_a_token() {
-    let app =
-        spawn_app_with(|s| s.metrics.bearer_token = Some(docspace_auth_server::config::SecretText("s3cret".into())))
-            .await;
+#[backend_test]
+async fn receipts_are_not_found_without_twilio_and_metrics_can_require_a_token(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.metrics.bearer_token = Some(docspace_auth_server::config::SecretText("s3cret".into()))
+    })
+    .await;
     let params = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
     assert_error(post_receipt(&app, &params, "x").await, 404, "NotFound").await;
 

@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn swagger_ui_and_the_document_are_served() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn swagger_ui_and_the_document_are_served(backend: Backend) {
+    let app = spawn_app(backend).await;
     let document = json_of(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
     let expected = serde_json::to_value(docspace_auth_server::api::openapi::document()).unwrap();
     assert_eq!(document, expected);
@@ -22,9 +22,9 @@ async fn swagger_ui_and_the_document_are_served() {
     assert_eq!(redirect.headers()["location"], "/swagger-ui/");
 }
 
-#[tokio::test]
-async fn health_reports_ok() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn health_reports_ok(backend: Backend) {
+    let app = spawn_app(backend).await;
     let body = json_of(app.http.get(app.url("/health")).send().await.unwrap()).await;
     assert_eq!(body["response"]["status"], "ok");
     assert_eq!(body["statusCode"], 200);
@@ -47,9 +47,9 @@ fn documented_example(path: &str, method: &str, status: &str) -> Value {
     document["paths"][path][method]["responses"][status]["content"]["application/json"]["example"].clone()
 }
 
-#[tokio::test]
-async fn documented_examples_have_the_shape_of_real_answers() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn documented_examples_have_the_shape_of_real_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
 
     let sent = json_of(app.send_sms(&login_body()).await).await;

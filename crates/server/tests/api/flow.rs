@@ -42,9 +42,9 @@ fn query_value(url: &str, name: &str) -> String {
     url::form_urlencoded::parse(query_of(url).as_bytes()).find(|(k, _)| k == name).unwrap().1.into_owned()
 }
 
-#[tokio::test]
-async fn first_login_sets_and_activates_a_phone_then_later_logins_send_a_code() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn first_login_sets_and_activates_a_phone_then_later_logins_send_a_code(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_user(EMAIL, None, false).await;
 
     // Password step without a phone: a PhoneActivation link, no SMS, no session.
@@ -95,9 +95,9 @@ async fn first_login_sets_and_activates_a_phone_then_later_logins_send_a_code() 
     assert_eq!(again["expires"], step["expires"]);
 }
 
-#[tokio::test]
-async fn setphone_needs_a_valid_phone_activation_link() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn setphone_needs_a_valid_phone_activation_link(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_user(EMAIL, None, false).await;
     let activation =
         json_of(app.login(&login_body()).await).await["response"]["confirmUrl"].as_str().unwrap().to_owned();
@@ -121,9 +121,9 @@ async fn setphone_needs_a_valid_phone_activation_link() {
     assert_error(app.set_phone(Some(&good), "+44 7400 123456").await, 401, "InvalidConfirmKey").await;
 }
 
-#[tokio::test]
-async fn without_sms_two_factor_the_password_alone_starts_a_session() {
-    let app = spawn_app_with(|s| s.two_factor.sms = false).await;
+#[backend_test]
+async fn without_sms_two_factor_the_password_alone_starts_a_session(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.two_factor.sms = false).await;
     app.add_alice().await;
     let response = app.login(&login_body()).await;
     assert_eq!(response.status(), 200);
@@ -137,9 +137,9 @@ async fn without_sms_two_factor_the_password_alone_starts_a_session() {
     assert_error(app.login(&json!({"userName": EMAIL, "password": "wrong"})).await, 401, "AuthenticationFailed").await;
 }
 
-#[tokio::test]
-async fn trusted_ip_ranges_skip_the_second_factor() {
-    let app = spawn_app_with(|s| {
+#[backend_test]
+async fn trusted_ip_ranges_skip_the_second_factor(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
         s.two_factor.trusted_ip_ranges = serde_json::from_value(json!(["127.0.0.0/8"])).unwrap();
     })
     .await;
@@ -148,7 +148,7 @@ async fn trusted_ip_ranges_skip_the_second_factor() {
     assert!(body["response"]["token"].is_string(), "{body}");
 
     // An untrusted client claiming a trusted address through X-Forwarded-For gets no exemption.
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_with(backend, |s| {
         s.two_factor.trusted_ip_ranges = serde_json::from_value(json!(["10.0.0.0/8"])).unwrap();
     })
     .await;
@@ -167,9 +167,9 @@ async fn trusted_ip_ranges_skip_the_second_factor() {
     assert_eq!(body["response"]["sms"], true);
 }
 
-#[tokio::test]
-async fn x_forwarded_for_counts_only_from_trusted_proxies() {
-    let app = spawn_app_with(|s| {
+#[backend_test]
+async fn x_forwarded_for_counts_only_from_trusted_proxies(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
         s.trusted_proxies = serde_json::from_value(json!(["127.0.0.1/32"])).unwrap();
         s.two_factor.trusted_ip_ranges = serde_json::from_value(json!(["10.0.0.0/8"])).unwrap();
     })
@@ -189,9 +189,9 @@ async fn x_forwarded_for_counts_only_from_trusted_proxies() {
     assert!(json_of(via_proxy("10.1.2.3, 203.0.113.9").await.unwrap()).await["response"].get("token").is_none());
 }
 
-#[tokio::test]
-async fn check_confirm_reports_ok_invalid_and_expired() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn check_confirm_reports_ok_invalid_and_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_user(EMAIL, None, false).await;
     let link = json_of(app.login(&login_body()).await).await["response"]["confirmUrl"].as_str().unwrap().to_owned();
     let key = query_value(&link, "key");
@@ -207,9 +207,9 @@ async fn check_confirm_reports_ok_invalid_and_expired() {
     assert_eq!(app.check_confirm(model("PhoneActivation", &key)).await, 2);
 }
 
-#[tokio::test]
-async fn a_login_link_logs_in_once_through_sendsms_and_the_code() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn a_login_link_logs_in_once_through_sendsms_and_the_code(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let user = app.auth.store().find_user_by_login(EMAIL).await.unwrap().unwrap();
     let link = app.auth.login_link(&user);
@@ -237,9 +237,9 @@ async fn a_login_link_logs_in_once_through_sendsms_and_the_code() {
     );
 }
 
-#[tokio::test]
-async fn a_login_link_without_a_second_factor_is_single_use_and_expires() {
-    let app = spawn_app_with(|s| s.two_factor.sms = false).await;
+#[backend_test]
+async fn a_login_link_without_a_second_factor_is_single_use_and_expires(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.two_factor.sms = false).await;
     app.add_alice().await;
     let user = app.auth.store().find_user_by_login(EMAIL).await.unwrap().unwrap();
     let link = app.auth.login_link(&user);

@@ -4,10 +4,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use docspace_auth_server::auth::AuthService;
 use docspace_auth_server::clock::ManualClock;
-use docspace_auth_server::config::Settings;
+use docspace_auth_server::config::{SecretText, Settings};
 use docspace_auth_server::startup::Application;
 use docspace_auth_server::users::NewUser;
 use serde_json::{Value, json};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{PgPool, SqlitePool};
+
+pub use crate::backend::{Backend, PgDatabase};
+pub use docspace_auth_test_macros::backend_test;
 
 pub const EMAIL: &str = "alice@example.com";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -20,6 +26,8 @@ pub struct TestApp {
     pub auth: Arc<AuthService>,
     pub clock: Arc<ManualClock>,
     pub settings: Settings,
+    pub backend: Backend,
+    _database: Option<PgDatabase>,
     // Dropped last: removes the data directory.
     _data: tempfile::TempDir,
 }
@@ -39,20 +47,22 @@ pub fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T10:00:00.000Z").unwrap().to_utc()
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
 }
 
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = backend.fresh_database();
     let data = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&data);
+    settings.database_url = database.as_ref().map(|db| SecretText(db.url.clone()));
     configure(&mut settings);
     let clock = Arc::new(ManualClock::new(start_time()));
     let app = Application::build_with_clock(settings.clone(), clock.clone()).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let auth = app.auth();
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, http: reqwest::Client::new(), auth, clock, settings, _data: data }
+    TestApp { base, http: reqwest::Client::new(), auth, clock, settings, backend, _database: database, _data: data }
 }
 
 impl TestApp {
@@ -103,21 +113,60 @@ impl TestApp {
         text.split_whitespace().find(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit())).unwrap().to_owned()
     }
 
-    /// Rows of the codes table, read straight from the database file.
-    pub async fn stored_code_count(&self) -> i64 {
-        let pool = sqlx::SqlitePool::connect(&self.settings.database_url()).await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_codes").fetch_one(&pool).await.unwrap();
-        pool.close().await;
-        n
+    /// Runs `sql` (one text for both backends) straight against the database.
+    pub async fn query<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow>,
+    {
+        let url = self.settings.database_url();
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = SqlitePool::connect(&url).await.unwrap();
+                let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            }
+            Backend::Postgres => {
+                let pool = PgPool::connect(&url).await.unwrap();
+                let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            }
+        }
     }
 
-    /// Every byte the database keeps on disk (main file and write-ahead log).
-    pub fn database_bytes(&self) -> Vec<u8> {
+    /// Rows of the codes table, read straight from the database.
+    pub async fn stored_code_count(&self) -> i64 {
+        self.query::<(i64,)>("SELECT COUNT(*) FROM sms_codes").await[0].0
+    }
+
+    /// Every byte the database keeps: on SQLite its files on disk (main file and write-ahead
+    /// log); on PostgreSQL every stored value, with the names of the tables and columns.
+    pub async fn database_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(self.settings.data_dir.clone()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("docspace-auth.db") {
-                bytes.extend(std::fs::read(path).unwrap());
+        match self.backend {
+            Backend::Sqlite => {
+                for entry in std::fs::read_dir(self.settings.data_dir.clone()).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.file_name().unwrap().to_string_lossy().starts_with("docspace-auth.db") {
+                        bytes.extend(std::fs::read(path).unwrap());
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let columns: Vec<(String, String, String)> = self
+                    .query(
+                        "SELECT table_name::text, column_name::text, data_type::text \
+                         FROM information_schema.columns WHERE table_schema = 'public'",
+                    )
+                    .await;
+                for (table, column, data_type) in columns {
+                    bytes.extend(format!("{table}.{column}").bytes());
+                    let value =
+                        if data_type == "bytea" { column } else { format!("convert_to({column}::text, 'UTF8')") };
+                    let values: Vec<(Option<Vec<u8>>,)> = self.query(&format!("SELECT {value} FROM {table}")).await;
+                    bytes.extend(values.into_iter().flat_map(|(v,)| v).flatten());
+                }
             }
         }
         bytes
@@ -125,15 +174,7 @@ impl TestApp {
 
     /// Rows of the SMS outbox: (state, attempts, has text, last error).
     pub async fn outbox_rows(&self) -> Vec<(String, i64, bool, Option<String>)> {
-        let pool = sqlx::SqlitePool::connect(&self.settings.database_url()).await.unwrap();
-        let rows = sqlx::query_as(
-            "SELECT state, attempts, payload IS NOT NULL, last_error FROM sms_outbox ORDER BY created_at",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-        rows
+        self.query("SELECT state, attempts, payload IS NOT NULL, last_error FROM sms_outbox ORDER BY created_at").await
     }
 
     /// Waits (a bounded while) until the development outbox holds `n` messages.

@@ -35,9 +35,9 @@ fn set_cookie(response: &reqwest::Response) -> String {
     response.headers()["set-cookie"].to_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn the_right_code_starts_a_session_usable_as_cookie_or_header_until_logout() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn the_right_code_starts_a_session_usable_as_cookie_or_header_until_logout(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
 
@@ -77,9 +77,9 @@ async fn the_right_code_starts_a_session_usable_as_cookie_or_header_until_logout
     assert!(!app.is_authenticated(Some(("Cookie", format!("asc_auth_key={token}")))).await, "revoked");
 }
 
-#[tokio::test]
-async fn session_true_makes_a_browser_session_cookie() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn session_true_makes_a_browser_session_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     let mut body = login_body();
@@ -90,9 +90,9 @@ async fn session_true_makes_a_browser_session_cookie() {
     assert!(!set_cookie(&response).contains("Max-Age"), "{}", set_cookie(&response));
 }
 
-#[tokio::test]
-async fn secure_cookie_when_the_public_url_is_https() {
-    let app = spawn_app_with(|s| s.public_url = Some("https://auth.example.com/".parse().unwrap())).await;
+#[backend_test]
+async fn secure_cookie_when_the_public_url_is_https(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.public_url = Some("https://auth.example.com/".parse().unwrap())).await;
     app.add_alice().await;
     let code = app.request_code().await;
     assert!(app.outbox()[0]["text"].as_str().unwrap().ends_with(&format!("@auth.example.com #{code}")));
@@ -100,9 +100,9 @@ async fn secure_cookie_when_the_public_url_is_https() {
     assert!(set_cookie(&response).contains("Secure"));
 }
 
-#[tokio::test]
-async fn a_code_is_accepted_once_and_kills_every_other_live_code() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn a_code_is_accepted_once_and_kills_every_other_live_code(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let first = app.request_code().await;
     let second = app.request_code().await;
@@ -112,9 +112,9 @@ async fn a_code_is_accepted_once_and_kills_every_other_live_code() {
     assert_error(app.redeem(&first).await, 401, "AuthenticationFailed").await;
 }
 
-#[tokio::test]
-async fn the_body_code_counts_not_the_path() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn the_body_code_counts_not_the_path(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     let mut body = login_body();
@@ -128,27 +128,27 @@ async fn the_body_code_counts_not_the_path() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_code_is_refused() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn an_expired_code_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     app.advance(Duration::seconds(600));
     assert_error(app.redeem(&code).await, 401, "AuthenticationFailed").await;
 }
 
-#[tokio::test]
-async fn a_code_works_until_its_last_second() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn a_code_works_until_its_last_second(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     app.advance(Duration::seconds(599));
     assert_eq!(app.redeem(&code).await.status(), 200);
 }
 
-#[tokio::test]
-async fn four_wrong_codes_are_tolerated() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn four_wrong_codes_are_tolerated(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     for _ in 0..4 {
@@ -157,9 +157,9 @@ async fn four_wrong_codes_are_tolerated() {
     assert_eq!(app.redeem(&code).await.status(), 200);
 }
 
-#[tokio::test]
-async fn the_fifth_wrong_code_kills_every_live_code() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn the_fifth_wrong_code_kills_every_live_code(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let first = app.request_code().await;
     let second = app.request_code().await;
@@ -181,9 +181,9 @@ fn wrong_code_for(code: &str) -> String {
     if code == "111111" { "222222".into() } else { "111111".into() }
 }
 
-#[tokio::test]
-async fn wrong_codes_in_an_old_window_do_not_count() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn wrong_codes_in_an_old_window_do_not_count(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for _ in 0..4 {
         assert_error(app.redeem("999999").await, 401, "AuthenticationFailed").await;
@@ -194,9 +194,9 @@ async fn wrong_codes_in_an_old_window_do_not_count() {
     assert_eq!(app.redeem(&code).await.status(), 200, "the count started over with the new window");
 }
 
-#[tokio::test]
-async fn another_users_code_and_wrong_credentials_are_refused() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn another_users_code_and_wrong_credentials_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
     let mut bob = json!({"userName": "bob@example.com", "password": PASSWORD});
@@ -217,9 +217,9 @@ async fn another_users_code_and_wrong_credentials_are_refused() {
     assert_eq!(app.post_raw("/api/2.0/authentication/c", "application/json", bob.to_string()).await.status(), 200);
 }
 
-#[tokio::test]
-async fn sessions_expire() {
-    let app = spawn_app_with(|s| s.sessions.ttl_seconds = 3600).await;
+#[backend_test]
+async fn sessions_expire(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sessions.ttl_seconds = 3600).await;
     app.add_alice().await;
     let code = app.request_code().await;
     let body = json_of(app.redeem(&code).await).await;
@@ -229,9 +229,9 @@ async fn sessions_expire() {
     assert!(!app.is_authenticated(Some(("Authorization", token))).await);
 }
 
-#[tokio::test]
-async fn only_one_of_concurrent_redemptions_of_a_code_wins() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn only_one_of_concurrent_redemptions_of_a_code_wins(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     let attempts = futures_util::future::join_all((0..8).map(|_| app.redeem(&code))).await;
@@ -239,19 +239,19 @@ async fn only_one_of_concurrent_redemptions_of_a_code_wins() {
     assert_eq!(winners, 1);
 }
 
-#[tokio::test]
-async fn tokens_are_not_stored_in_plain_text() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn tokens_are_not_stored_in_plain_text(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let code = app.request_code().await;
     let token = json_of(app.redeem(&code).await).await["response"]["token"].as_str().unwrap().to_owned();
-    let bytes = app.database_bytes();
+    let bytes = app.database_bytes().await;
     assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
 }
 
-#[tokio::test]
-async fn literal_paths_win_over_the_code_route() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn literal_paths_win_over_the_code_route(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     // POSTs to the literal resources reach their own handlers, not a code login attempt.
     let logout = app.post_raw("/api/2.0/authentication/logout", "application/json", "").await;

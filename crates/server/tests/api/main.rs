@@ -1,5 +1,8 @@
-//! Integration tests: the real server on 127.0.0.1:0 with a fresh data directory each.
+//! Integration tests: the real server on 127.0.0.1:0 with a fresh data directory each, every test
+//! on both storage backends (see `backend`).
 
+mod backend;
+mod binary;
 mod brute_force;
 mod cli;
 mod content;
@@ -9,4 +12,6 @@ mod docs;
 mod flow;
 mod helpers;
 mod login;
+mod multi_instance;
 mod send_sms;
+mod store_concurrency;

@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn sends_a_code_by_sms_and_answers_in_the_success_envelope() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn sends_a_code_by_sms_and_answers_in_the_success_envelope(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
 
     let response = app.send_sms(&login_body()).await;
@@ -39,9 +39,9 @@ async fn sends_a_code_by_sms_and_answers_in_the_success_envelope() {
     assert_eq!(app.stored_code_count().await, 1);
 }
 
-#[tokio::test]
-async fn password_hash_computed_from_the_published_settings_logs_in() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn password_hash_computed_from_the_published_settings_logs_in(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let settings = json_of(app.http.get(app.url("/api/2.0/settings")).send().await.unwrap()).await;
     let published = &settings["response"]["passwordHash"];
@@ -62,9 +62,9 @@ async fn password_hash_computed_from_the_published_settings_logs_in() {
     assert_eq!(app.outbox().len(), 1);
 }
 
-#[tokio::test]
-async fn every_credential_failure_is_the_same_401() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn every_credential_failure_is_the_same_401(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let mut bodies = Vec::new();
     for body in [
@@ -91,9 +91,9 @@ async fn every_credential_failure_is_the_same_401() {
     assert_eq!(app.stored_code_count().await, 0);
 }
 
-#[tokio::test]
-async fn disabled_user_is_refused_after_a_correct_password() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn disabled_user_is_refused_after_a_correct_password(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_user(EMAIL, Some(PHONE), true).await;
     let error = assert_error(app.send_sms(&login_body()).await, 403, "UserDisabled").await;
     assert_eq!(error["error"]["message"], "User disabled");
@@ -103,26 +103,26 @@ async fn disabled_user_is_refused_after_a_correct_password() {
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn sms_two_factor_off_is_403_not_500() {
-    let app = spawn_app_with(|s| s.two_factor.sms = false).await;
+#[backend_test]
+async fn sms_two_factor_off_is_403_not_500(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.two_factor.sms = false).await;
     app.add_alice().await;
     assert_error(app.send_sms(&login_body()).await, 403, "SmsTwoFactorDisabled").await;
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn user_without_a_phone_is_told_to_set_one() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn user_without_a_phone_is_told_to_set_one(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_user(EMAIL, None, false).await;
     let error = assert_error(app.send_sms(&login_body()).await, 400, "MobilePhoneRequired").await;
     assert!(error["error"]["message"].as_str().unwrap().contains("setphone"));
     assert_eq!(app.stored_code_count().await, 0);
 }
 
-#[tokio::test]
-async fn third_party_providers_are_a_clear_400() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn third_party_providers_are_a_clear_400(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let error = assert_error(
         app.send_sms(&json!({"provider": "google", "accessToken": "t"})).await,
@@ -133,9 +133,9 @@ async fn third_party_providers_are_a_clear_400() {
     assert!(error["error"]["message"].as_str().unwrap().contains("google"));
 }
 
-#[tokio::test]
-async fn confirm_data_with_an_invalid_key_is_user_not_found() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn confirm_data_with_an_invalid_key_is_user_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let error = assert_error(
         app.send_sms(&json!({"confirmData": {"email": EMAIL, "first": true, "key": "forged"}})).await,
@@ -148,17 +148,17 @@ async fn confirm_data_with_an_invalid_key_is_user_not_found() {
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn no_sms_provider_is_503_and_issues_no_code() {
-    let app = spawn_app_with(|s| s.sms.providers.clear()).await;
+#[backend_test]
+async fn no_sms_provider_is_503_and_issues_no_code(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sms.providers.clear()).await;
     app.add_alice().await;
     assert_error(app.send_sms(&login_body()).await, 503, "SmsNotConfigured").await;
     assert_eq!(app.stored_code_count().await, 0);
 }
 
-#[tokio::test]
-async fn a_failing_provider_delays_the_sms_but_never_loses_it() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn a_failing_provider_delays_the_sms_but_never_loses_it(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     // A directory where the outbox file should be: every delivery attempt fails.
     std::fs::create_dir_all(app.outbox_path()).unwrap();
@@ -183,9 +183,9 @@ async fn a_failing_provider_delays_the_sms_but_never_loses_it() {
     assert_eq!((rows[0].0.as_str(), rows[0].1, rows[0].2), ("sent", 2, false), "sent, and its text dropped");
 }
 
-#[tokio::test]
-async fn an_sms_whose_code_expired_is_not_sent() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn an_sms_whose_code_expired_is_not_sent(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     std::fs::create_dir_all(app.outbox_path()).unwrap();
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
@@ -202,9 +202,9 @@ async fn an_sms_whose_code_expired_is_not_sent() {
     assert!(app.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn the_seventh_live_code_for_a_phone_is_refused_until_one_expires() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn the_seventh_live_code_for_a_phone_is_refused_until_one_expires(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for sent in 1..=6u32 {
         let response = app.send_sms(&login_body()).await;
@@ -227,9 +227,9 @@ async fn the_seventh_live_code_for_a_phone_is_refused_until_one_expires() {
     assert_eq!(app.outbox().len(), 7);
 }
 
-#[tokio::test]
-async fn the_cap_holds_under_concurrent_requests() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn the_cap_holds_under_concurrent_requests(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let body = login_body();
     let requests = (0..12).map(|_| app.send_sms(&body));
@@ -240,9 +240,9 @@ async fn the_cap_holds_under_concurrent_requests() {
     assert_eq!(app.stored_code_count().await, 6);
 }
 
-#[tokio::test]
-async fn culture_picks_the_language_of_the_sms() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn culture_picks_the_language_of_the_sms(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let mut body = login_body();
     body["culture"] = json!("ru-RU");
@@ -251,9 +251,9 @@ async fn culture_picks_the_language_of_the_sms() {
     assert_eq!(app.outbox()[0]["text"], format!("Код: {code}"));
 }
 
-#[tokio::test]
-async fn session_code_and_recaptcha_fields_are_accepted_in_both_forms() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn session_code_and_recaptcha_fields_are_accepted_in_both_forms(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     for recaptcha in [json!(0), json!(3), json!("hCaptcha"), json!("iOSV2"), Value::Null] {
         let mut body = login_body();
@@ -266,16 +266,16 @@ async fn session_code_and_recaptcha_fields_are_accepted_in_both_forms() {
     }
 }
 
-#[tokio::test]
-async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn neither_codes_nor_passwords_are_stored_in_plain_text(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     let mut codes = Vec::new();
     for _ in 0..3 {
         assert_eq!(app.send_sms(&login_body()).await.status(), 200);
         codes.push(app.last_code());
     }
-    let bytes = app.database_bytes();
+    let bytes = app.database_bytes().await;
     assert!(!bytes.is_empty());
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(contains(PHONE_E164.as_bytes()), "sanity: the scan sees stored data");
@@ -290,9 +290,9 @@ async fn neither_codes_nor_passwords_are_stored_in_plain_text() {
     }
 }
 
-#[tokio::test]
-async fn a_failed_message_can_be_queued_again_while_its_code_is_valid() {
-    let app = spawn_app_with(|s| s.delivery.max_attempts = 1).await;
+#[backend_test]
+async fn a_failed_message_can_be_queued_again_while_its_code_is_valid(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.delivery.max_attempts = 1).await;
     app.add_alice().await;
     std::fs::create_dir_all(app.outbox_path()).unwrap();
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
@@ -305,9 +305,9 @@ async fn a_failed_message_can_be_queued_again_while_its_code_is_valid() {
     assert!(!app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap(), "sent: nothing to retry");
 }
 
-#[tokio::test]
-async fn a_claim_expires_after_its_lease_and_stale_attempts_change_nothing() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn a_claim_expires_after_its_lease_and_stale_attempts_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     std::fs::create_dir_all(app.outbox_path()).unwrap();
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
@@ -334,9 +334,9 @@ async fn a_claim_expires_after_its_lease_and_stale_attempts_change_nothing() {
     assert_eq!((row.state.as_str(), row.provider_message_id.as_deref()), ("sent", Some("x")));
 }
 
-#[tokio::test]
-async fn hourly_send_caps_per_user_and_per_address_hold() {
-    let app = spawn_app_with(|s| {
+#[backend_test]
+async fn hourly_send_caps_per_user_and_per_address_hold(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
         s.send_caps.per_user_per_hour = 2;
         s.send_caps.per_ip_per_hour = 3;
     })
@@ -364,9 +364,9 @@ async fn hourly_send_caps_per_user_and_per_address_hold() {
     assert_eq!(app.send_sms(&login_body()).await.status(), 200, "a new hour");
 }
 
-#[tokio::test]
-async fn a_replayed_phone_activation_link_cannot_pump_sms() {
-    let app = spawn_app_with(|s| s.send_caps.per_user_per_hour = 3).await;
+#[backend_test]
+async fn a_replayed_phone_activation_link_cannot_pump_sms(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.send_caps.per_user_per_hour = 3).await;
     app.add_user(EMAIL, None, false).await;
     let step =
         json_of(app.post_raw("/api/2.0/authentication", "application/json", login_body().to_string()).await).await;
@@ -388,13 +388,15 @@ async fn a_replayed_phone_activation_link_cannot_pump_sms() {
     assert_eq!(app.outbox().len(), 3);
 }
 
-#[tokio::test]
-async fn an_sms_whose_code_died_before_delivery_is_never_sent() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn an_sms_whose_code_died_before_delivery_is_never_sent(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
     let delivered = app.last_code();
-    // The provider goes down; a second code is queued, undelivered.
+    // The provider goes down; a second code is queued, undelivered (a second later, so the outbox
+    // rows sort by creation).
+    app.advance(Duration::seconds(1));
     std::fs::remove_file(app.outbox_path()).unwrap();
     std::fs::create_dir_all(app.outbox_path()).unwrap();
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
@@ -416,20 +418,15 @@ async fn an_sms_whose_code_died_before_delivery_is_never_sent() {
     assert!(app.outbox().is_empty(), "a dead code's SMS is not sent");
 }
 
-#[tokio::test]
-async fn expired_bookkeeping_is_purged() {
-    let app = spawn_app().await;
+#[backend_test]
+async fn expired_bookkeeping_is_purged(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.add_alice().await;
     assert_eq!(app.send_sms(&json!({"userName": EMAIL, "password": "wrong"})).await.status(), 401);
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
     let count = |table: &'static str| {
-        let url = app.settings.database_url();
-        async move {
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        }
+        let app = &app;
+        async move { app.query::<(i64,)>(&format!("SELECT COUNT(*) FROM {table}")).await[0].0 }
     };
     assert_eq!(count("send_counters").await, 4);
     app.advance(Duration::hours(2));

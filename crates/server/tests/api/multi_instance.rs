@@ -1,0 +1,202 @@
+//! Two server processes on one PostgreSQL database, as behind a load balancer: one shared secret,
+//! a data directory each, and one development outbox standing in for the phone network. What one
+//! instance starts the other finishes, and every limit holds across both.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use docspace_auth_server::crypto::random_hex;
+use docspace_auth_server::store::{PostgresStore, Store};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::binary::{Server, docspace_auth};
+use crate::helpers::*;
+
+const BOB: &str = "bob@example.com";
+const BOB_PHONE: &str = "+44 7400 123456";
+
+/// Instances `a` and `b` on one fresh database, and a look into that database.
+struct Pair {
+    a: Server,
+    b: Server,
+    http: reqwest::Client,
+    outbox: PathBuf,
+    store: PostgresStore,
+    _dirs: [tempfile::TempDir; 3],
+    // Dropped after the servers are gone.
+    _database: PgDatabase,
+}
+
+impl Pair {
+    /// Adds `users` (email, phone) and starts both instances; `None` when PostgreSQL is
+    /// unavailable (see `Backend::available`).
+    async fn start(users: &[(&str, &str)]) -> Option<Self> {
+        if !Backend::Postgres.available() {
+            return None;
+        }
+        let database = Backend::Postgres.fresh_database().expect("a PostgreSQL database");
+        let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+        let outbox = dirs[2].path().join("sms-outbox.jsonl");
+        let secret = random_hex(32);
+        let command = |data: &Path| {
+            let mut command = docspace_auth(data, Some(&database));
+            command.env("DOCSPACE_AUTH__SECRET", &secret).env("DOCSPACE_AUTH__SMS__OUTBOX_FILE", &outbox).envs([
+                ("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "20"),
+                ("DOCSPACE_AUTH__DELIVERY__MAX_RETRY_MS", "100"),
+                ("DOCSPACE_AUTH__DELIVERY__MAX_ATTEMPTS", "1000"),
+                ("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20"),
+                // Out of the way of the limits tested here (the store tests cover them).
+                ("DOCSPACE_AUTH__SEND_CAPS__PER_USER_PER_HOUR", "0"),
+                ("DOCSPACE_AUTH__SEND_CAPS__PER_IP_PER_HOUR", "0"),
+                ("DOCSPACE_AUTH__BRUTE_FORCE__MAX_FAILURES", "1000"),
+            ]);
+            command
+        };
+        for (email, phone) in users {
+            let output = command(dirs[0].path())
+                .args(["user", "add", "--email", email, "--password", PASSWORD, "--phone", phone])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        }
+        Some(Self {
+            a: Server::start(command(dirs[0].path())),
+            b: Server::start(command(dirs[1].path())),
+            http: reqwest::Client::new(),
+            outbox,
+            store: PostgresStore::connect(&database.url).await.unwrap(),
+            _dirs: dirs,
+            _database: database,
+        })
+    }
+
+    /// `a` for even `i`, `b` for odd: requests split between the instances.
+    fn instance(&self, i: usize) -> &Server {
+        if i.is_multiple_of(2) { &self.a } else { &self.b }
+    }
+
+    async fn send_sms(&self, server: &Server, email: &str) -> u16 {
+        let body = json!({"userName": email, "password": PASSWORD});
+        let response = self.http.post(format!("{}/api/2.0/authentication/sendsms", server.base)).json(&body);
+        response.send().await.unwrap().status().as_u16()
+    }
+
+    async fn redeem(&self, server: &Server, email: &str, code: &str) -> reqwest::Response {
+        let body = json!({"userName": email, "password": PASSWORD, "code": code});
+        self.http.post(format!("{}/api/2.0/authentication/{code}", server.base)).json(&body).send().await.unwrap()
+    }
+
+    async fn is_authenticated(&self, server: &Server, token: &str) -> bool {
+        let request = self.http.get(format!("{}/api/2.0/authentication", server.base)).header("Authorization", token);
+        json_of(request.send().await.unwrap()).await["response"].as_bool().unwrap()
+    }
+
+    /// Every message delivered to the shared outbox.
+    fn delivered(&self) -> Vec<Value> {
+        match std::fs::read_to_string(&self.outbox) {
+            Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("reading the outbox: {e}"),
+        }
+    }
+
+    /// The codes delivered to `phone` (E.164), oldest first.
+    fn codes_to(&self, phone: &str) -> Vec<String> {
+        let texts = self.delivered().into_iter().filter(|m| m["to"] == phone).map(|m| m["text"].clone());
+        texts.map(|text| text.as_str().unwrap().trim_start_matches("Code: ").to_owned()).collect()
+    }
+
+    fn last_code_to(&self, phone: &str) -> String {
+        self.codes_to(phone).pop().expect("a code was delivered")
+    }
+}
+
+fn wrong_code_for(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+#[tokio::test]
+async fn codes_and_sessions_from_one_instance_are_honoured_by_the_other() {
+    let Some(pair) = Pair::start(&[(EMAIL, PHONE)]).await else { return };
+
+    // A sends the code, B accepts it.
+    assert_eq!(pair.send_sms(&pair.a, EMAIL).await, 200);
+    assert_eq!(pair.redeem(&pair.b, EMAIL, &pair.last_code_to(PHONE_E164)).await.status(), 200);
+
+    // A session A starts is good on B until B ends it; then it is good nowhere.
+    assert_eq!(pair.send_sms(&pair.b, EMAIL).await, 200);
+    let started = json_of(pair.redeem(&pair.a, EMAIL, &pair.last_code_to(PHONE_E164)).await).await;
+    let token = started["response"]["token"].as_str().expect("a token").to_owned();
+    assert!(pair.is_authenticated(&pair.a, &token).await);
+    assert!(pair.is_authenticated(&pair.b, &token).await);
+    let logout =
+        pair.http.post(format!("{}/api/2.0/authentication/logout", pair.b.base)).header("Authorization", &token);
+    assert_eq!(logout.send().await.unwrap().status(), 200);
+    assert!(!pair.is_authenticated(&pair.a, &token).await);
+    assert!(!pair.is_authenticated(&pair.b, &token).await);
+}
+
+#[tokio::test]
+async fn the_live_code_cap_holds_across_instances() {
+    let Some(pair) = Pair::start(&[(EMAIL, PHONE)]).await else { return };
+    let statuses = join_all((0..12).map(|i| pair.send_sms(pair.instance(i), EMAIL))).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 6, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+    assert_eq!(pair.codes_to(PHONE_E164).len(), 6);
+}
+
+#[tokio::test]
+async fn the_wrong_code_limit_holds_across_instances() {
+    let Some(pair) = Pair::start(&[(EMAIL, PHONE), (BOB, BOB_PHONE)]).await else { return };
+
+    // Four wrong codes at once, split between the instances, are tolerated...
+    assert_eq!(pair.send_sms(&pair.a, BOB).await, 200);
+    let code = pair.last_code_to("+447400123456");
+    let wrong = join_all((0..4).map(|i| pair.redeem(pair.instance(i), BOB, wrong_code_for(&code)))).await;
+    assert!(wrong.iter().all(|r| r.status() == 401));
+    assert_eq!(pair.redeem(&pair.b, BOB, &code).await.status(), 200);
+
+    // ...the fifth kills the code, whichever instance counts it.
+    assert_eq!(pair.send_sms(&pair.b, EMAIL).await, 200);
+    let code = pair.last_code_to(PHONE_E164);
+    let wrong = join_all((0..5).map(|i| pair.redeem(pair.instance(i), EMAIL, wrong_code_for(&code)))).await;
+    assert!(wrong.iter().all(|r| r.status() == 401));
+    assert_eq!(pair.redeem(&pair.a, EMAIL, &code).await.status(), 401);
+    let alice = pair.store.find_user_by_login(EMAIL).await.unwrap().unwrap();
+    assert!(pair.store.live_codes(&alice.id, chrono::Utc::now()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn two_workers_deliver_every_message_exactly_once() {
+    let users = [EMAIL, BOB, "carol@example.com", "dan@example.com"];
+    let phones = ["+44 7400 123450", "+44 7400 123451", "+44 7400 123452", "+44 7400 123453"];
+    let accounts: Vec<(&str, &str)> = users.into_iter().zip(phones).collect();
+    let Some(pair) = Pair::start(&accounts).await else { return };
+
+    // The provider is down (its file is a directory): each instance queues 10 messages.
+    std::fs::create_dir(&pair.outbox).unwrap();
+    let statuses = join_all((0..20).map(|i| pair.send_sms(pair.instance(i), users[i % 4]))).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let queued: HashSet<String> =
+        pair.store.list_messages(None, 100).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(queued.len(), 20);
+
+    // The provider is back: both instances' workers race for the messages.
+    std::fs::remove_dir(&pair.outbox).unwrap();
+    for _ in 0..1500 {
+        if pair.store.list_messages(Some("sent"), 100).await.unwrap().len() == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A little longer, so a duplicate delivery would have time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut deliveries: HashMap<String, usize> = HashMap::new();
+    for message in pair.delivered() {
+        *deliveries.entry(message["id"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(deliveries.keys().cloned().collect::<HashSet<_>>(), queued, "every message delivered");
+    assert!(deliveries.values().all(|n| *n == 1), "no message twice: {deliveries:?}");
+}
