@@ -12,7 +12,9 @@ if ! "$venv/bin/python" -c "import docspace_api_sdk" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "docspace-api-sdk==$sdk_version"
 fi
 
-cargo build --quiet --bin docspace-auth
+# The same feature set as `cargo test --workspace` (which CI has just run), so nothing rebuilds;
+# building the bin alone would resolve features without dev-dependencies and rebuild half the tree.
+cargo build --quiet --workspace --tests
 bin="$root/target/debug/docspace-auth"
 data="$(mktemp -d)"
 server_pid=""
