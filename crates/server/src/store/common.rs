@@ -146,3 +146,8 @@ pub(super) fn admit_login_attempt(
         Admission::Counted { failures: attempts, window_ends_at, blocked_until: 0 }
     }
 }
+
+/// `state, COUNT(*)` rows of the outbox as counts.
+pub(super) fn state_counts(rows: Vec<(String, i64)>) -> Vec<(String, u64)> {
+    rows.into_iter().map(|(state, n)| (state, u64::try_from(n).unwrap_or(0))).collect()
+}

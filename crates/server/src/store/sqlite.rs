@@ -339,7 +339,7 @@ impl Store for SqliteStore {
     async fn count_messages_by_state(&self) -> StoreResult<Vec<(String, u64)>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, COUNT(*) FROM sms_outbox GROUP BY state").fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|(state, n)| (state, u64::try_from(n).unwrap_or(0))).collect())
+        Ok(common::state_counts(rows))
     }
 
     async fn list_messages(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<MessageRecord>> {

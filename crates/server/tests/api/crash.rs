@@ -11,15 +11,21 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::binary::{Server, docspace_auth};
 use crate::helpers::*;
 
-/// `docspace-auth` with fast delivery retries, short claims and the development outbox at `outbox`.
-fn with_outbox(mut command: Command, outbox: &Path) -> Command {
+/// `docspace-auth` retrying deliveries quickly, with claims of `lease_seconds`.
+fn with_fast_delivery(mut command: Command, lease_seconds: u32) -> Command {
     command
-        .env("DOCSPACE_AUTH__SMS__OUTBOX_FILE", outbox)
         .env("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "50")
         .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20")
-        // The kill may land while the first process's worker holds a claim; the second takes the
-        // message over once the claim's lease ends.
-        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", "2");
+        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", lease_seconds.to_string());
+    command
+}
+
+/// `docspace-auth` with fast delivery retries, short claims and the development outbox at `outbox`.
+fn with_outbox(command: Command, outbox: &Path) -> Command {
+    // The kill may land while the first process's worker holds a claim; the second takes the
+    // message over once the claim's lease ends.
+    let mut command = with_fast_delivery(command, 2);
+    command.env("DOCSPACE_AUTH__SMS__OUTBOX_FILE", outbox);
     command
 }
 
@@ -34,15 +40,8 @@ async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_res
     // The provider is down (its file path is a directory): three acknowledged, undelivered SMS.
     std::fs::create_dir(&outbox).unwrap();
     let mut first = Server::start(with_outbox(command(), &outbox));
-    let http = reqwest::Client::new();
     for _ in 0..3 {
-        let response = http
-            .post(format!("{}/api/2.0/authentication/sendsms", first.base))
-            .json(&json!({"userName": EMAIL, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(send_sms(&first.base).await, 200);
     }
     first.kill(); // SIGKILL: no shutdown code runs
 
@@ -96,15 +95,13 @@ async fn send_sms(base: &str) -> reqwest::StatusCode {
 }
 
 /// The webhook provider pointed at `fake`, retrying quickly, with claims of `lease_seconds`.
-fn with_webhook(mut command: Command, fake: &MockServer, lease_seconds: u32) -> Command {
+fn with_webhook(command: Command, fake: &MockServer, lease_seconds: u32) -> Command {
+    let mut command = with_fast_delivery(command, lease_seconds);
     command
         .env("DOCSPACE_AUTH__SMS__PROVIDERS", "[webhook]")
         .env("DOCSPACE_AUTH__SMS__WEBHOOK__URL", format!("{}/send", fake.uri()))
         .env("DOCSPACE_AUTH__SMS__WEBHOOK__TIMEOUT_MS", "10000")
-        .env("DOCSPACE_AUTH__SMS__FAILOVER__FAILURES_TO_PAUSE", "0")
-        .env("DOCSPACE_AUTH__DELIVERY__FIRST_RETRY_MS", "50")
-        .env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20")
-        .env("DOCSPACE_AUTH__DELIVERY__LEASE_SECONDS", lease_seconds.to_string());
+        .env("DOCSPACE_AUTH__SMS__FAILOVER__FAILURES_TO_PAUSE", "0");
     command
 }
 
