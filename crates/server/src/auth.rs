@@ -13,7 +13,7 @@ use crate::config::{BruteForceSettings, CodeSettings, SendCapSettings, SessionSe
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
-use crate::guard::Caller;
+use crate::guard::{AccountKey, Caller, normalise_login};
 use crate::metrics::Metrics;
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
@@ -36,13 +36,14 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// The login that brute-force accounting counts failures against.
-    pub fn login_key(&self) -> String {
+    /// The account the credentials name, as typed: the login, or the login link's email.
+    fn login(&self) -> Option<&str> {
         match self {
-            Credentials::Password { login, .. } => login.trim().to_lowercase(),
-            Credentials::ConfirmKey { email, .. } => email.trim().to_lowercase(),
-            Credentials::ThirdParty { .. } | Credentials::Missing => String::new(),
+            Credentials::Password { login, .. } => Some(login.as_str()),
+            Credentials::ConfirmKey { email, .. } => Some(email.as_str()),
+            Credentials::ThirdParty { .. } | Credentials::Missing => None,
         }
+        .filter(|login| !login.trim().is_empty())
     }
 }
 
@@ -76,11 +77,12 @@ impl std::fmt::Debug for PasswordProof {
     }
 }
 
-/// Who the credentials identify, and the single-use login key (if any) to burn when a session
-/// starts for them.
+/// Who the credentials identify, the account their attempt was counted against, and the
+/// single-use login key (if any) to burn when a session starts for them.
 #[derive(Debug, Clone)]
 pub struct Identified {
     pub user: User,
+    pub account: AccountKey,
     pub login_key: Option<UsedKey>,
 }
 
@@ -149,6 +151,7 @@ impl AuthService {
             password_salt: decoy_salt,
             mobile_phone: None,
             phone_activated: false,
+            phone_source: None,
             disabled: false,
             created_at: DateTime::UNIX_EPOCH,
         };
@@ -233,54 +236,60 @@ impl AuthService {
     /// `AuthenticationFailed`, whether the user is unknown or the password wrong; an invalid or used
     /// login-link key is `UserNotFound`, as in DocSpace.
     ///
-    /// Brute-force accounting applies: every attempt counts towards a block, and a blocked (login,
-    /// IP) pair needs a valid CAPTCHA. The count is cleared only when a whole step succeeds (see
-    /// `AuthService::clear_login_failures`), so a right password does not wipe out the wrong codes
-    /// sent with it.
+    /// Brute-force accounting applies (see `guard`): the attempt is counted before the check,
+    /// against the user once known (so the email and the id share one count), and a right
+    /// credential takes it back only when the caller says so (`credential_accepted`,
+    /// `login_succeeded`), so a right password does not wipe out the wrong codes sent with it.
     pub async fn authenticate(&self, credentials: &Credentials, caller: &Caller) -> Result<Identified> {
-        // Counted before the check, so concurrent guesses cannot slip past the limit.
-        self.admit(&credentials.login_key(), caller).await?;
-        let identified = self.identify(credentials).await?;
-        if identified.user.disabled {
-            return Err(Error::UserDisabled);
-        }
-        Ok(identified)
-    }
-
-    async fn identify(&self, credentials: &Credentials) -> Result<Identified> {
-        Ok(match credentials {
-            Credentials::Password { login, proof } => {
-                Identified { user: self.check_password(login, proof).await?, login_key: None }
-            }
-            Credentials::ConfirmKey { email, first, key } => self.check_login_key(email, *first, key).await?,
+        let login = credentials.login();
+        let found = match login {
+            Some(login) => self.store.find_user_by_login(login.trim()).await?,
+            None => None,
+        };
+        // A login link names its user by email, never by id.
+        let found = match credentials {
+            Credentials::ConfirmKey { email, .. } => found.filter(|user| user.email == normalise_login(email)),
+            _ => found,
+        };
+        let account = match (&found, login) {
+            (Some(user), _) => AccountKey::of_user(&user.id),
+            (None, login) => AccountKey::of_login(login.unwrap_or_default()),
+        };
+        // Counted before the check, so concurrent guesses cannot slip past the limits.
+        self.admit(&account, login.is_some(), caller).await?;
+        let (user, login_key) = match credentials {
+            Credentials::Password { proof, .. } => (self.check_password(found, proof).await?, None),
+            Credentials::ConfirmKey { first, key, .. } => self.check_login_key(found, *first, key).await?,
             Credentials::ThirdParty { provider } => return Err(Error::ProviderNotSupported(provider.clone())),
             Credentials::Missing => return Err(Error::AuthenticationFailed),
-        })
+        };
+        if user.disabled {
+            return Err(Error::UserDisabled);
+        }
+        Ok(Identified { user, account, login_key })
     }
 
-    /// An `Auth` confirm key from a login link: valid, unused, for an existing user's email.
-    async fn check_login_key(&self, email: &str, first: bool, key: &str) -> Result<Identified> {
+    /// An `Auth` confirm key from a login link: valid for the user's email, and unused.
+    async fn check_login_key(&self, found: Option<User>, first: bool, key: &str) -> Result<(User, Option<UsedKey>)> {
         let now = self.clock.now();
-        if confirm::check(&self.secret, ConfirmType::Auth, email, first, key, now) != KeyCheck::Ok {
+        let user = found.ok_or(Error::UserNotFound)?;
+        if confirm::check(&self.secret, ConfirmType::Auth, &user.email, first, key, now) != KeyCheck::Ok {
             return Err(Error::UserNotFound);
         }
         let key_hash = confirm::used_key_hash(&self.secret, key);
         if self.store.is_key_used(&key_hash).await? {
             return Err(Error::UserNotFound);
         }
-        let user = self.store.find_user_by_login(email).await?.filter(|u| u.email == email.trim().to_lowercase());
-        let user = user.ok_or(Error::UserNotFound)?;
-        Ok(Identified { user, login_key: Some(UsedKey { key_hash, expires_at: now + confirm::KEY_LIFETIME }) })
+        Ok((user, Some(UsedKey { key_hash, expires_at: now + confirm::KEY_LIFETIME })))
     }
 
-    async fn check_password(&self, login: &str, proof: &PasswordProof) -> Result<User> {
-        let login = login.trim();
+    /// The user `found` for the login, if the password proves it; the same work when no user was
+    /// found, so that unknown users take as long as wrong passwords.
+    async fn check_password(&self, found: Option<User>, proof: &PasswordProof) -> Result<User> {
         let client_hash = match proof {
             PasswordProof::ClientHash(hash) => password::normalise_client_hash(hash),
             PasswordProof::Plain(plain) => self.client_hash(plain.clone()).await?,
         };
-        let found = if login.is_empty() { None } else { self.store.find_user_by_login(login).await? };
-        // Verify against the decoy when the user is unknown: the same work either way.
         let candidate = found.as_ref().unwrap_or(&self.decoy);
         let matches =
             password::verify_stored(&self.secret, &candidate.password_salt, &client_hash, &candidate.password_hash);
@@ -297,8 +306,9 @@ impl AuthService {
         culture: Option<&str>,
         caller: &Caller,
     ) -> Result<SmsCodeSent> {
-        let user = self.authenticate(credentials, caller).await?.user;
-        self.clear_login_failures(&credentials.login_key(), caller).await?;
+        let identified = self.authenticate(credentials, caller).await?;
+        self.credential_accepted(&identified, caller).await?;
+        let user = identified.user;
         if !self.sms_two_factor {
             return Err(Error::SmsTwoFactorDisabled);
         }
@@ -379,7 +389,7 @@ impl AuthService {
         let caps = &self.send_caps;
         [
             ("user", user.id.clone(), caps.per_user_per_hour),
-            ("ip", caller.ip.to_string(), caps.per_ip_per_hour),
+            ("ip", caller.addr.bucket(self.brute_force.ipv6_prefix), caps.per_ip_per_hour),
             ("country", phone.country_code().to_string(), caps.per_country_per_hour),
             ("global", String::new(), caps.global_per_hour),
         ]
@@ -400,7 +410,7 @@ fn send_refused(
     retry_at: DateTime<Utc>,
 ) -> Error {
     let retry_after_secs = seconds_until(now, retry_at);
-    tracing::warn!(user_id = %user.id, ip = %caller.ip, cap, "SMS refused: send cap reached");
+    tracing::warn!(user_id = %user.id, client = %caller.addr, cap, "SMS refused: send cap reached");
     Error::RateLimited {
         retry_after_secs,
         budget: Some(SendBudget { limit, remaining: 0, reset_after_secs: retry_after_secs }),

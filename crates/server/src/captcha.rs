@@ -194,13 +194,20 @@ impl CaptchaVerifier {
     ///
     /// `Ok(false)` is the person's failure (403 "Invalid Recaptcha"); `Err` is ours or the
     /// service's. Neither the secret nor the response token is ever logged.
-    pub async fn verify(&self, kind: CaptchaKind, response: &str, remote_ip: IpAddr) -> Result<bool, CaptchaError> {
+    /// Without a readable client address (`None`), `remoteip` is left out.
+    pub async fn verify(
+        &self,
+        kind: CaptchaKind,
+        response: &str,
+        remote_ip: Option<IpAddr>,
+    ) -> Result<bool, CaptchaError> {
         let provider = self.provider(kind).ok_or(CaptchaError::NotConfigured)?;
         if response.is_empty() {
             return Ok(false);
         }
-        let remote_ip = remote_ip.to_canonical().to_string();
-        let form = [("secret", provider.secret.as_str()), ("response", response), ("remoteip", remote_ip.as_str())];
+        let remote_ip = remote_ip.map(|ip| ip.to_canonical().to_string());
+        let mut form = vec![("secret", provider.secret.as_str()), ("response", response)];
+        form.extend(remote_ip.as_deref().map(|ip| ("remoteip", ip)));
         let answer = self
             .client
             .post(provider.verify_url.clone())
@@ -333,8 +340,8 @@ mod tests {
         }
     }
 
-    fn client_ip() -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7))
+    fn client_ip() -> Option<IpAddr> {
+        Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)))
     }
 
     fn no_more_requests(rx: &mpsc::Receiver<Received>) {
@@ -450,7 +457,7 @@ mod tests {
         let verifier = CaptchaVerifier::new(&settings).expect("verifier");
         assert_eq!(verifier.public_key(CaptchaKind::Hcaptcha), Some("h-site-key"));
         let mapped_v6: IpAddr = "::ffff:198.51.100.7".parse().expect("address");
-        assert!(verifier.verify(CaptchaKind::Hcaptcha, "h-token", mapped_v6).await.expect("verdict"));
+        assert!(verifier.verify(CaptchaKind::Hcaptcha, "h-token", Some(mapped_v6)).await.expect("verdict"));
         let received = h_rx.recv_timeout(Duration::from_secs(1)).expect("one request");
         let field = |name: &str| received.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(field("secret"), Some("h-secret"));

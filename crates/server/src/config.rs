@@ -215,18 +215,34 @@ impl Default for TwoFactorSettings {
     }
 }
 
-/// Failed logins per (login, client IP): DocSpace's rule is 5 within 60 s, then 60 s blocked.
+/// Brute-force protection. Per (account, client address): DocSpace's rule, 5 attempts within
+/// 60 s, then 60 s blocked. Per account, whatever the address (NIST SP 800-63B-4): consecutive
+/// failures of passwords and codes together, reset only by a successful login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BruteForceSettings {
     pub max_failures: u32,
     pub window_seconds: u32,
     pub block_seconds: u32,
+    /// From this many consecutive failures of an account on, every attempt needs a valid CAPTCHA
+    /// when one is configured, or else waits a delay doubling from 1 s up to an hour.
+    pub account_captcha_after: u32,
+    /// At this many the account is locked until `docspace-auth user unlock`; 0 never locks.
+    pub account_lock_after: u32,
+    /// IPv6 clients are counted per network of this many bits (one subscriber holds a /64).
+    pub ipv6_prefix: u8,
 }
 
 impl Default for BruteForceSettings {
     fn default() -> Self {
-        Self { max_failures: 5, window_seconds: 60, block_seconds: 60 }
+        Self {
+            max_failures: 5,
+            window_seconds: 60,
+            block_seconds: 60,
+            account_captcha_after: 10,
+            account_lock_after: 100,
+            ipv6_prefix: 64,
+        }
     }
 }
 
@@ -299,7 +315,25 @@ impl Settings {
         anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
         anyhow::ensure!(self.codes.max_failures > 0, "codes.max_failures must be positive");
         anyhow::ensure!(self.sessions.ttl_seconds > 0, "sessions.ttl_seconds must be positive");
-        anyhow::ensure!(self.brute_force.max_failures > 0, "brute_force.max_failures must be positive");
+        let brute_force = &self.brute_force;
+        anyhow::ensure!(brute_force.max_failures > 0, "brute_force.max_failures must be positive");
+        anyhow::ensure!(brute_force.account_captcha_after > 0, "brute_force.account_captcha_after must be positive");
+        anyhow::ensure!(
+            brute_force.account_lock_after == 0 || brute_force.account_lock_after > brute_force.account_captcha_after,
+            "brute_force.account_lock_after must be 0 (never lock) or more than brute_force.account_captcha_after"
+        );
+        anyhow::ensure!(
+            (32..=128).contains(&brute_force.ipv6_prefix),
+            "brute_force.ipv6_prefix must be between 32 and 128"
+        );
+        // A proxy's own address exempt from the second factor would let anything the proxy
+        // forwards (and any unreadable forwarding) log in with a password alone.
+        anyhow::ensure!(
+            !self.trusted_proxies.overlaps(&self.two_factor.trusted_ip_ranges),
+            "two_factor.trusted_ip_ranges overlaps trusted_proxies: a request through the proxy would skip the \
+             second factor. Remove the proxies' addresses from two_factor.trusted_ip_ranges (clients are \
+             matched by the address the proxy forwards)"
+        );
         anyhow::ensure!(
             self.password_hash.size >= 128 && self.password_hash.size.is_multiple_of(8),
             "password_hash.size must be a multiple of 8 and at least 128"
@@ -382,6 +416,29 @@ mod tests {
             assert!(Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
             jail.set_env("DOCSPACE_AUTH__CODES__LENGTH", "5");
             assert!(Settings::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unsafe_brute_force_and_exemption_settings_refuse_to_load() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "proxy.toml",
+                "trusted_proxies = [\"10.0.0.0/8\"]\n[two_factor]\ntrusted_ip_ranges = [\"10.1.0.0/16\"]\n",
+            )?;
+            let error = Settings::load(Some(Path::new("proxy.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains("two_factor.trusted_ip_ranges") && error.contains("trusted_proxies"), "{error}");
+            jail.create_file("lock.toml", "[brute_force]\naccount_captcha_after = 10\naccount_lock_after = 10\n")?;
+            let error = Settings::load(Some(Path::new("lock.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains("brute_force.account_lock_after"), "{error}");
+            jail.set_env("DOCSPACE_AUTH__BRUTE_FORCE__IPV6_PREFIX", "8");
+            let error = Settings::load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(error.contains("brute_force.ipv6_prefix"), "{error}");
+            jail.set_env("DOCSPACE_AUTH__BRUTE_FORCE__IPV6_PREFIX", "56");
+            jail.set_env("DOCSPACE_AUTH__BRUTE_FORCE__ACCOUNT_LOCK_AFTER", "0");
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((s.brute_force.ipv6_prefix, s.brute_force.account_lock_after), (56, 0));
             Ok(())
         });
     }

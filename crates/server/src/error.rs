@@ -38,6 +38,12 @@ pub enum Error {
     RateLimited { retry_after_secs: u64, budget: Option<SendBudget> },
     #[error("Invalid Recaptcha")]
     InvalidRecaptcha,
+    /// Too many consecutive failures for the account: a valid CAPTCHA must come with the attempt.
+    #[error("Too many failed attempts for this account; send a CAPTCHA answer (recaptchaType, recaptchaResponse)")]
+    CaptchaRequired,
+    /// Too many consecutive failures for the account: locked until an administrator unlocks it.
+    #[error("The account is locked after too many failed attempts; an administrator must unlock it")]
+    AccountLocked,
     #[error("The CAPTCHA could not be checked; try again later")]
     CaptchaUnavailable,
     #[error("SMS sending is not configured on this server")]
@@ -46,6 +52,10 @@ pub enum Error {
     InvalidConfirmKey,
     #[error("The mobile phone is already activated; it cannot be replaced this way")]
     PhoneAlreadyActivated,
+    #[error("The mobile phone was set by an administrator; it cannot be replaced this way")]
+    PhoneProvisioned,
+    #[error("This mobile number is already in use by another account")]
+    PhoneInUse,
     #[error("{0}")]
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
@@ -89,10 +99,14 @@ impl Error {
             Error::ProviderNotSupported(_) => "ProviderNotSupported",
             Error::RateLimited { .. } => "RateLimited",
             Error::InvalidRecaptcha => "InvalidRecaptcha",
+            Error::CaptchaRequired => "CaptchaRequired",
+            Error::AccountLocked => "AccountLocked",
             Error::CaptchaUnavailable => "CaptchaUnavailable",
             Error::SmsNotConfigured => "SmsNotConfigured",
             Error::InvalidConfirmKey => "InvalidConfirmKey",
             Error::PhoneAlreadyActivated => "PhoneAlreadyActivated",
+            Error::PhoneProvisioned => "PhoneProvisioned",
+            Error::PhoneInUse => "PhoneInUse",
             Error::InvalidPhone(_) => "InvalidPhone",
             Error::Busy => "ServerBusy",
             Error::InvalidSignature => "InvalidSignature",

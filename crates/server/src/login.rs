@@ -10,7 +10,7 @@ use crate::guard::Caller;
 use crate::otp;
 use crate::phone::MobilePhone;
 use crate::session::SessionToken;
-use crate::store::{CodeFailure, NewSession, UsedKey, User};
+use crate::store::{CodeFailure, NewSession, PhoneChange, PhoneSource, UsedKey, User};
 
 /// A session just started.
 #[derive(Debug)]
@@ -49,14 +49,19 @@ impl AuthService {
         caller: &Caller,
     ) -> Result<LoginStep> {
         let identified = self.authenticate(credentials, caller).await?;
-        self.clear_login_failures(&credentials.login_key(), caller).await?;
         let user = &identified.user;
-        if !self.sms_two_factor || self.two_factor_exempt.contains(caller.ip) {
+        // An unreadable client is in no range: it never skips the second factor.
+        if !self.sms_two_factor || caller.addr.is_in(&self.two_factor_exempt) {
             let (token, expires_at) = self.start_session(user, identified.login_key.as_ref()).await?;
+            self.login_succeeded(&identified, caller).await?;
             return Ok(LoginStep::Session { token, expires_at });
         }
+        self.credential_accepted(&identified, caller).await?;
+        // An activated phone, or one an administrator put on file, gets the code: whoever has the
+        // password cannot swap in a number of their own. Without either, the user chooses one.
+        let bound = user.phone_activated || user.phone_source == Some(PhoneSource::Admin);
         let phone = user.mobile_phone.clone().map(MobilePhone::from_stored);
-        let Some(phone) = phone.filter(|_| user.phone_activated) else {
+        let Some(phone) = phone.filter(|_| bound) else {
             return Ok(LoginStep::SetPhone { confirm_url: self.confirm_link(ConfirmType::PhoneActivation, user) });
         };
         // A code still live for this phone is not resent: the person may already have it.
@@ -75,7 +80,8 @@ impl AuthService {
 
     /// `POST /api/2.0/authentication/setphone`, authorised by a PhoneActivation link's query string
     /// (the `confirm` header): stores the (not yet activated) phone and sends it a code. An
-    /// activated phone is never replaced this way.
+    /// activated phone, an administrator's phone, and a number another user has activated are
+    /// refused (409), decided in the statement that writes the phone.
     pub async fn save_mobile_phone(
         &self,
         confirm_query: &str,
@@ -100,10 +106,13 @@ impl AuthService {
         if !self.sms.is_configured() {
             return Err(Error::SmsNotConfigured);
         }
-        // One conditional statement: a phone activated meanwhile (its first code just redeemed) is
-        // never overwritten.
-        if !self.store.set_unactivated_phone(&user.id, phone.e164()).await? {
-            return Err(Error::PhoneAlreadyActivated);
+        // One conditional statement: a phone activated or provisioned meanwhile is never overwritten.
+        match self.store.set_unactivated_phone(&user.id, phone.e164()).await? {
+            PhoneChange::Set => {}
+            PhoneChange::NoSuchUser => return Err(Error::InvalidConfirmKey),
+            PhoneChange::Activated => return Err(Error::PhoneAlreadyActivated),
+            PhoneChange::Provisioned => return Err(Error::PhoneProvisioned),
+            PhoneChange::InUse => return Err(Error::PhoneInUse),
         }
         let sent = self.issue_and_send_code(&user, &phone, culture, caller).await?;
         Ok(PhoneSet {
@@ -194,7 +203,7 @@ impl AuthService {
             // A concurrent request redeemed this code (or used this login link) first.
             return Err(Error::AuthenticationFailed);
         }
-        self.clear_login_failures(&credentials.login_key(), caller).await?;
+        self.login_succeeded(&identified, caller).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "SMS code accepted; session started");
         Ok(SessionIssued {
             token,
@@ -225,6 +234,8 @@ fn only_internal_errors(error: Error) -> Error {
         Error::Internal(_)
         | Error::RateLimited { .. }
         | Error::InvalidRecaptcha
+        | Error::CaptchaRequired
+        | Error::AccountLocked
         | Error::CaptchaUnavailable
         | Error::Busy => error,
         _ => Error::AuthenticationFailed,

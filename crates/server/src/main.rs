@@ -108,6 +108,13 @@ enum UserCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Unlock an account that failed logins locked (brute_force.account_lock_after), forgetting
+    /// its failures
+    Unlock {
+        /// Email or id of the user
+        #[arg(long)]
+        email: String,
+    },
     /// Print a link that logs the user in once within the hour (an `Auth` confirm link)
     LoginLink {
         /// Email of the user
@@ -198,13 +205,17 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             let users = auth.store().list_users().await?;
             println!("{:<36}  {:<32}  {:<16}  {:<9}  status", "id", "email", "phone", "activated");
             for u in &users {
+                let status = match (u.disabled, auth.is_locked(u).await?) {
+                    (true, _) => "disabled",
+                    (false, true) => "locked",
+                    (false, false) => "active",
+                };
                 println!(
-                    "{:<36}  {:<32}  {:<16}  {:<9}  {}",
+                    "{:<36}  {:<32}  {:<16}  {:<9}  {status}",
                     u.id,
                     u.email,
                     u.mobile_phone.as_deref().unwrap_or("-"),
                     if u.phone_activated { "yes" } else { "no" },
-                    if u.disabled { "disabled" } else { "active" }
                 );
             }
             println!("{} user(s)", users.len());
@@ -212,9 +223,15 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::SetPhone { email, phone, clear } => {
             let phone = if clear { None } else { phone };
             match auth.set_user_phone(&email, phone.as_deref()).await? {
-                Some(phone) => println!("{email}: phone set to {phone} (not activated until a code is verified)"),
+                Some(phone) => println!(
+                    "{email}: phone set to {phone}; the next login sends the code there (activated once a code is verified)"
+                ),
                 None => println!("{email}: phone removed"),
             }
+        }
+        UserCommand::Unlock { email } => {
+            let (user, failures) = auth.unlock_user(&email).await?;
+            println!("{}: unlocked ({failures} consecutive failed attempts forgotten)", user.email);
         }
         UserCommand::LoginLink { email } => {
             let user = auth.store().find_user_by_login(&email).await?;

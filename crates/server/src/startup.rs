@@ -30,6 +30,8 @@ const PASSWORD_SALT_KEY: &str = "password_hash.salt";
 /// Opens the data directory and database and assembles the rules; used by `serve` and by the
 /// `user` commands alike.
 pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AuthService> {
+    // However the settings were made, an unsafe combination never starts.
+    settings.validate()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let secret = match &settings.secret {

@@ -5,9 +5,10 @@ use uuid::Uuid;
 
 use crate::auth::AuthService;
 use crate::crypto::random_hex;
+use crate::guard::AccountKey;
 use crate::password;
 use crate::phone::MobilePhone;
-use crate::store::{StoreError, User};
+use crate::store::{PhoneChange, PhoneSource, StoreError, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -19,6 +20,8 @@ pub enum AdminError {
     InvalidPhone(#[from] crate::phone::PhoneError),
     #[error("no user {0:?}")]
     NoSuchUser(String),
+    #[error("another user has activated this mobile phone")]
+    PhoneInUse,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,6 +53,7 @@ impl AuthService {
             email,
             password_hash: password::stored_hash(self.secret(), &salt, &client_hash),
             password_salt: salt,
+            phone_source: phone.as_ref().map(|_| PhoneSource::Admin),
             mobile_phone: phone.map(|p| p.e164().to_owned()),
             phone_activated: false,
             disabled: new.disabled,
@@ -59,12 +63,31 @@ impl AuthService {
         Ok(user)
     }
 
-    /// Sets (validated, E.164) or clears a user's phone; a new phone starts not activated.
+    /// Sets (validated, E.164) or clears a user's phone. A new phone starts not activated and
+    /// binds: logins send the code to it, and the user cannot replace it. The user's live codes
+    /// die with the old phone.
     pub async fn set_user_phone(&self, login: &str, phone: Option<&str>) -> Result<Option<MobilePhone>, AdminError> {
         let phone = phone.map(MobilePhone::parse).transpose()?;
         let user = self.find_user(login).await?;
-        self.store().set_mobile_phone(&user.id, phone.as_ref().map(MobilePhone::e164)).await?;
-        Ok(phone)
+        match self.store().set_mobile_phone(&user.id, phone.as_ref().map(MobilePhone::e164), self.now()).await? {
+            PhoneChange::InUse => Err(AdminError::PhoneInUse),
+            PhoneChange::NoSuchUser => Err(AdminError::NoSuchUser(login.to_owned())),
+            _ => Ok(phone),
+        }
+    }
+
+    /// Unlocks an account locked by failed logins, forgetting its failures; how many it had.
+    pub async fn unlock_user(&self, login: &str) -> Result<(User, u32), AdminError> {
+        let user = self.find_user(login).await?;
+        let failures = self.store().clear_account_failures(AccountKey::of_user(&user.id).as_str()).await?;
+        Ok((user, failures))
+    }
+
+    /// Whether failed logins have locked the user's account.
+    pub async fn is_locked(&self, user: &User) -> Result<bool, AdminError> {
+        let lock_after = self.brute_force.account_lock_after;
+        let failures = self.store().account_failures(AccountKey::of_user(&user.id).as_str()).await?;
+        Ok(lock_after > 0 && failures >= lock_after)
     }
 
     pub async fn remove_user(&self, login: &str) -> Result<User, AdminError> {

@@ -20,7 +20,7 @@ use crate::login::LoginStep;
 
 /// The client's address (trusted proxies considered) and any CAPTCHA answer it sent.
 fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto) -> Caller {
-    Caller { ip: client_ip::from_request(req, proxies), captcha: request.captcha_answer() }
+    Caller { addr: client_ip::from_request(req, proxies), captcha: request.captcha_answer() }
 }
 
 /// Send SMS code
@@ -30,8 +30,13 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
 /// `userName` with `passwordHash` (or `password`), or a `confirmData` key from a login link.
 ///
 /// Each call issues a **new** code; earlier codes stay valid until they expire (10 minutes by
-/// default). At most 6 codes may be live for one phone; one more is answered 429 with
+/// default). At most 6 codes of the user may be live for one phone; one more is answered 429 with
 /// `Retry-After`. `culture` picks the language of the SMS. `session` and `code` are ignored.
+///
+/// Every attempt counts against the account before the password is checked: 5 per minute from one
+/// address, and, whatever the address, after 10 consecutive failures (passwords and codes) each
+/// attempt needs a CAPTCHA or waits a doubling delay, and after 100 the account is locked. A right
+/// password takes its attempt back; sending a code resets no count, only a successful login does.
 ///
 /// Request bodies may be `application/json`, `text/json` or any `application/*+json`; an empty body
 /// is accepted. Responses are labelled `application/json`, `text/json` or `text/plain` as `Accept`
@@ -73,7 +78,7 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
             body = ErrorApiResponse,
             example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
-        (status = 403, description = "The user is disabled (`UserDisabled`), SMS two-factor authentication is off (`SmsTwoFactorDisabled`), or the CAPTCHA sent through a block is wrong (`InvalidRecaptcha`).",
+        (status = 403, description = "The user is disabled (`UserDisabled`), SMS two-factor authentication is off (`SmsTwoFactorDisabled`), the CAPTCHA sent is wrong (`InvalidRecaptcha`), the account wants a CAPTCHA after too many consecutive failures (`CaptchaRequired`), or it is locked until an administrator unlocks it (`AccountLocked`).",
             body = ErrorApiResponse,
             example = json!({"error": {"message": "User disabled", "type": "UserDisabled",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 403})),
@@ -89,7 +94,7 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
             body = ErrorApiResponse,
             example = json!({"error": {"message": "Content-Type text/plain is not supported; send application/json, text/json or application/*+json",
                 "type": "UnsupportedMediaType", "stack": null, "hresult": 0}, "status": 1, "statusCode": 415})),
-        (status = 429, description = "Too many live codes for this phone, an hourly send cap reached (per user, client address, country or overall), or too many failed logins from this address for this login (5 within 60 s block it for 60 s; a valid CAPTCHA gets through).",
+        (status = 429, description = "Too many live codes for this phone, an hourly send cap reached (per user, client address, country or overall), too many attempts from this address for this account (5 within 60 s block it for 60 s; a valid CAPTCHA gets through), or, with no CAPTCHA configured, the account's wait after too many consecutive failures (doubling from 1 s up to 1 h).",
             body = ErrorApiResponse,
             headers(
                 ("Retry-After" = u64, description = "Seconds until a code may be requested again."),
@@ -168,9 +173,9 @@ pub async fn send_sms_code(
             example = json!({"error": {"message": "User authentication failed", "type": "AuthenticationFailed",
                 "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
-        (status = 403, description = "The CAPTCHA sent through a block is wrong.", body = ErrorApiResponse),
+        (status = 403, description = "The CAPTCHA sent is wrong (`InvalidRecaptcha`), the account wants one (`CaptchaRequired`), or it is locked (`AccountLocked`).", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
-        (status = 429, description = "Too many failed logins from this address for this login.", body = ErrorApiResponse),
+        (status = 429, description = "Too many attempts from this address for this account, or the account's wait after too many consecutive failures.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
         (status = 503, description = "The CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
     )
@@ -266,10 +271,13 @@ pub async fn logout(
 /// The password step of a login (or a login link's `confirmData`). Without a required second
 /// factor (SMS two-factor off, or the client in a trusted IP range) the session starts at once:
 /// `token`, and the `asc_auth_key` cookie. With SMS two-factor:
-/// - the phone is activated: a code is sent (unless one is still live) and the answer is
-///   `{sms: true, phoneNoise, expires, confirmUrl}` with a PhoneAuth link;
-/// - no phone, or not activated yet: `{sms: true, confirmUrl}` with a PhoneActivation link, whose
-///   query string authorises `setphone`; no SMS is sent.
+/// - the phone is activated, or an administrator set it: a code is sent (unless one is still
+///   live) and the answer is `{sms: true, phoneNoise, expires, confirmUrl}` with a PhoneAuth link;
+///   redeeming the code activates an administrator's phone;
+/// - no phone, or only one the user chose and never confirmed: `{sms: true, confirmUrl}` with a
+///   PhoneActivation link, whose query string authorises `setphone`; no SMS is sent.
+///
+/// Brute-force accounting is as for `sendsms`; a session clears the account's failures.
 #[utoipa::path(
     post,
     path = "/api/2.0/authentication",
@@ -290,11 +298,11 @@ pub async fn logout(
                 "status": 0, "statusCode": 200})),
         (status = 400, description = "Invalid body or unsupported login provider.", body = ErrorApiResponse),
         (status = 401, description = "Unknown user, wrong password or missing credentials: one answer for all.", body = ErrorApiResponse),
-        (status = 403, description = "The user is disabled, or the CAPTCHA sent through a block is wrong.", body = ErrorApiResponse),
+        (status = 403, description = "The user is disabled, the CAPTCHA sent is wrong, the account wants a CAPTCHA (`CaptchaRequired`), or it is locked (`AccountLocked`).", body = ErrorApiResponse),
         (status = 404, description = "The `confirmData` key is invalid, expired, used, or its user unknown.", body = ErrorApiResponse),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
-        (status = 429, description = "Too many live codes for this phone, or too many failed logins from this address.", body = ErrorApiResponse),
+        (status = 429, description = "Too many live codes for this phone, too many attempts from this address for this account, or the account's wait after too many consecutive failures.", body = ErrorApiResponse),
         (status = 500, description = "Unexpected failure.", body = ErrorApiResponse),
         (status = 503, description = "No SMS provider is configured, the CAPTCHA could not be checked, or the server is busy.", body = ErrorApiResponse),
     )
@@ -339,7 +347,9 @@ pub async fn authenticate_me(
 ///
 /// Sets the phone of the user a PhoneActivation link was issued for, and sends it a code; the
 /// phone counts as activated once that code logs in. Authorised by the link's query string in the
-/// `confirm` header. An activated phone cannot be replaced this way (409).
+/// `confirm` header. Refused with 409: an activated phone (`PhoneAlreadyActivated`), a phone an
+/// administrator set (`PhoneProvisioned`: it binds; the code goes to it), and a number another
+/// user has activated (`PhoneInUse`). A number the user chose and never confirmed may be replaced.
 #[utoipa::path(
     post,
     path = "/api/2.0/authentication/setphone",
@@ -365,7 +375,9 @@ pub async fn authenticate_me(
             example = json!({"error": {"message": "The confirmation link is invalid or has expired",
                 "type": "InvalidConfirmKey", "stack": null, "hresult": 0}, "status": 1, "statusCode": 401})),
         (status = 403, description = "The user is disabled.", body = ErrorApiResponse),
-        (status = 409, description = "The user's phone is already activated.", body = ErrorApiResponse),
+        (status = 409, description = "The user's phone is activated (`PhoneAlreadyActivated`) or was set by an administrator (`PhoneProvisioned`), or another user has activated this number (`PhoneInUse`).", body = ErrorApiResponse,
+            example = json!({"error": {"message": "The mobile phone was set by an administrator; it cannot be replaced this way",
+                "type": "PhoneProvisioned", "stack": null, "hresult": 0}, "status": 1, "statusCode": 409})),
         (status = 413, description = "The body is larger than the cap.", body = ErrorApiResponse),
         (status = 415, description = "The body is not JSON.", body = ErrorApiResponse),
         (status = 429, description = "Too many live codes for this phone, or an hourly send cap reached.", body = ErrorApiResponse),
@@ -381,7 +393,7 @@ pub async fn save_mobile_phone(
 ) -> Result<HttpResponse, Error> {
     let confirm = req.headers().get("confirm").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let phone = body.0.mobile_phone.unwrap_or_default();
-    let caller = Caller::from_ip(client_ip::from_request(&req, &proxies));
+    let caller = Caller::from_addr(client_ip::from_request(&req, &proxies));
     let set = auth.save_mobile_phone(confirm, &phone, None, &caller).await?;
     let payload = AuthenticationTokenDto {
         expires: Some(set.expires_at),

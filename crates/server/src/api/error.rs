@@ -27,10 +27,13 @@ impl ResponseError for Error {
             | Error::ProviderNotSupported(_)
             | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
             Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
-            Error::PhoneAlreadyActivated => StatusCode::CONFLICT,
-            Error::UserDisabled | Error::SmsTwoFactorDisabled | Error::InvalidRecaptcha | Error::InvalidSignature => {
-                StatusCode::FORBIDDEN
-            }
+            Error::PhoneAlreadyActivated | Error::PhoneProvisioned | Error::PhoneInUse => StatusCode::CONFLICT,
+            Error::UserDisabled
+            | Error::SmsTwoFactorDisabled
+            | Error::InvalidRecaptcha
+            | Error::CaptchaRequired
+            | Error::AccountLocked
+            | Error::InvalidSignature => StatusCode::FORBIDDEN,
             Error::UserNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -61,8 +61,79 @@ pub struct User {
     pub password_hash: String,
     pub mobile_phone: Option<String>,
     pub phone_activated: bool,
+    /// Who put the phone on file; `None` without a phone.
+    pub phone_source: Option<PhoneSource>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// Who put a phone on file. An administrator's phone binds: the second factor goes to it and
+/// only an administrator replaces it. A phone the user chose (`setphone`) may be replaced the same
+/// way until a code sent to it has logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneSource {
+    Admin,
+    User,
+}
+
+impl PhoneSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneSource::Admin => "admin",
+            PhoneSource::User => "self",
+        }
+    }
+
+    /// Anything but `self` reads as an administrator's: the binding, safer reading.
+    pub fn parse(stored: &str) -> Self {
+        if stored == "self" { PhoneSource::User } else { PhoneSource::Admin }
+    }
+}
+
+/// What became of a request to put a phone on file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneChange {
+    Set,
+    NoSuchUser,
+    /// The user's phone is activated: not replaceable by the user.
+    Activated,
+    /// The user's phone is an administrator's: not replaceable by the user.
+    Provisioned,
+    /// Another user has activated this number.
+    InUse,
+}
+
+/// The account-wide failure rule (`brute_force.account_*`): consecutive failures of an account,
+/// whatever the address. From `captcha_after` on, every attempt needs a CAPTCHA (`captcha`) or
+/// waits a delay doubling from 1 s up to `max_delay_ms`; at `lock_after` (0: never) the account
+/// is locked until an administrator unlocks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRule {
+    pub captcha_after: u32,
+    pub lock_after: u32,
+    pub captcha: bool,
+    pub max_delay_ms: i64,
+}
+
+impl AccountRule {
+    /// The wait after the `failures`-th consecutive failure.
+    pub fn delay_ms(&self, failures: i64) -> i64 {
+        let doublings = (failures - i64::from(self.captcha_after)).clamp(0, 40);
+        (1000_i64 << doublings).min(self.max_delay_ms)
+    }
+}
+
+/// What the account-wide count says of one more attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountAdmission {
+    /// Counted as a failure until the attempt succeeds.
+    Admitted,
+    /// A valid CAPTCHA is needed; nothing was counted.
+    CaptchaNeeded,
+    /// Not before then; nothing was counted.
+    Wait(DateTime<Utc>),
+    /// Locked until an administrator unlocks it; nothing was counted.
+    Locked,
 }
 
 /// One send cap to check and count when queueing a message: at most `limit` per `window_ms`.
@@ -193,7 +264,7 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent first starts agree on one value.
     async fn portal_setting_or_init(&self, key: &str, default: &str) -> StoreResult<String>;
 
-    /// Adds a user; `Conflict` when the email is taken.
+    /// Adds a user; `Conflict` when the email is taken or another user has activated the phone.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
 
     /// Finds a user by email (any case) or by id.
@@ -201,18 +272,26 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_users(&self) -> StoreResult<Vec<User>>;
 
-    /// Sets or clears the phone; a new phone is not activated yet. False when no such user.
-    async fn set_mobile_phone(&self, user_id: &str, phone: Option<&str>) -> StoreResult<bool>;
+    /// An administrator sets or clears the phone: a new phone is the administrator's, not yet
+    /// activated, and the user's live codes die with the old one, in one transaction. `InUse`
+    /// when another user has activated the number.
+    async fn set_mobile_phone(
+        &self,
+        user_id: &str,
+        phone: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PhoneChange>;
 
-    /// Sets a new, not yet activated phone, unless the user's phone is activated (checked in the
-    /// same statement). False when it is, or there is no such user.
-    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<bool>;
+    /// The user chooses a phone (`setphone`): set, not yet activated, unless the phone on file is
+    /// activated or an administrator's or another user has activated the number
+    /// (`InUse`), all decided in the statement that writes it.
+    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<PhoneChange>;
 
     /// False when no such user.
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool>;
 
-    /// Stores a code and queues its SMS (outbox id = code id) unless the phone already has
-    /// `max_live_per_phone` live codes (unexpired and unconsumed at `code.created_at`) or one of
+    /// Stores a code and queues its SMS (outbox id = code id) unless the user already has
+    /// `max_live_per_phone` live codes for that phone (unexpired and unconsumed at `code.created_at`) or one of
     /// `caps` is used up in its current window; checks, counts, code and message are one atomic
     /// step.
     async fn issue_code(
@@ -289,7 +368,8 @@ pub trait Store: Send + Sync + 'static {
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;
 
     /// In one transaction: consumes code `code_id` if it is still live at `session.created_at`,
-    /// kills the user's other live codes, activates the phone the code went to, clears the user's
+    /// kills the user's other live codes, activates the phone the code went to (unless another
+    /// user activated that number first), clears the user's
     /// wrong-code count, burns `used_key` and starts `session`. False, changing nothing, when the
     /// code is no longer live or the key was already used (a concurrent request got there first).
     async fn redeem_code(&self, code_id: &str, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool>;
@@ -315,7 +395,8 @@ pub trait Store: Send + Sync + 'static {
     /// returns the end of the block and counts nothing; otherwise counts the attempt in a window of
     /// `window_ms` from the first one, and the `max`-th attempt in a window (itself admitted) blocks
     /// the pair for `block_ms`. Counting before the credentials are checked is what keeps
-    /// concurrent attempts from slipping past the limit; a success clears the count.
+    /// concurrent attempts from slipping past the limit; a right credential takes its attempt
+    /// back (`refund_login_attempt`) and a session clears the count.
     async fn admit_login_attempt(
         &self,
         login: &str,
@@ -326,8 +407,33 @@ pub trait Store: Send + Sync + 'static {
         block_ms: i64,
     ) -> StoreResult<Option<DateTime<Utc>>>;
 
+    /// Takes back one admitted attempt of (`login`, `ip`) whose credential was right but started
+    /// no session (a code was sent), with the block it may have set: failures stay counted.
+    async fn refund_login_attempt(&self, login: &str, ip: &str) -> StoreResult<()>;
+
     /// Forgets the failures of (`login`, `ip`) after a successful login.
     async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()>;
+
+    /// Admits one attempt for `account` under `rule`, atomically (see [`AccountRule`]): counted
+    /// as a failure up front, so that concurrent attempts cannot slip past a threshold; a correct
+    /// credential refunds it ([`Store::refund_account_attempt`]) or, with a session, clears the
+    /// count. `captcha_passed`: the request carried a CAPTCHA that verified.
+    async fn admit_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        rule: &AccountRule,
+        captcha_passed: bool,
+    ) -> StoreResult<AccountAdmission>;
+
+    /// Takes back one admitted attempt whose credential was right (no session yet).
+    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Forgets the account's failures (a successful login, or `user unlock`); the count it had.
+    async fn clear_account_failures(&self, account: &str) -> StoreResult<u32>;
+
+    /// The account's consecutive failures.
+    async fn account_failures(&self, account: &str) -> StoreResult<u32>;
 
     /// The live session with this token hash at `now`.
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;

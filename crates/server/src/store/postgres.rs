@@ -3,9 +3,11 @@
 //! SQLite makes every write transaction exclusive (`BEGIN IMMEDIATE`); PostgreSQL runs many at
 //! once at READ COMMITTED, where a count read in one statement may be stale by the next. So every
 //! read-then-write here first takes transaction-scoped advisory locks on what its rule is about:
-//! the phone and each send-cap key (`issue_code`), the user (wrong codes, redeeming, removal), the
-//! (login, address) pair (brute force). Within a transaction they are taken in key order, so two
-//! transactions never wait for each other in a cycle. Each statement after the lock sees every
+//! the (user, phone) and each send-cap key (`issue_code`), the user (wrong codes, redeeming,
+//! removal, an administrator's phone change), a number being activated or provisioned, the
+//! (login, address) pair and the account (brute force). Keys taken together are taken in key
+//! order, and the user always before the number, so two transactions never wait for each other
+//! in a cycle. Each statement after the lock sees every
 //! transaction that held it before. Everything else is a single statement, atomic by itself.
 
 use std::str::FromStr;
@@ -21,8 +23,9 @@ use super::common::{
     self, Admission, ClaimedRow, LiveCodeRow, MESSAGE_COLUMNS, MessageRow, SessionRow, USER_COLUMNS, UserRow,
 };
 use super::{
-    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Receipt, SendCap,
-    Session, Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
+    AccountAdmission, AccountRule, ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode,
+    NewMessage, NewSession, PhoneChange, PhoneSource, Receipt, SendCap, Session, Store, StoreResult, UsedKey, User,
+    from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,10 @@ async fn lock(tx: &mut Transaction<'_, Postgres>, mut keys: Vec<i64>) -> Result<
 
 fn user_lock(user_id: &str) -> i64 {
     lock_key("user", &[user_id])
+}
+
+fn phone_lock(phone: &str) -> i64 {
+    lock_key("phone", &[phone])
 }
 
 /// Inside a transaction: burns the key (false when it was used already) and inserts the session.
@@ -132,27 +139,26 @@ impl Store for PostgresStore {
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let result = sqlx::query(
-            "INSERT INTO users (id, email, password_salt, password_hash, mobile_phone, phone_activated, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(&user.password_salt)
-        .bind(&user.password_hash)
-        .bind(&user.mobile_phone)
-        .bind(user.phone_activated)
-        .bind(user.disabled)
-        .bind(to_millis(user.created_at))
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("a user with email {} already exists", user.email)))
-            }
-            Err(e) => Err(e.into()),
+        let mut tx = self.pool.begin().await?;
+        // Serialised with activations of the same number (`redeem_code`).
+        if let Some(phone) = &user.mobile_phone {
+            lock(&mut tx, vec![phone_lock(phone)]).await?;
         }
+        let result = sqlx::query(common::INSERT_USER)
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.password_salt)
+            .bind(&user.password_hash)
+            .bind(&user.mobile_phone)
+            .bind(user.phone_activated)
+            .bind(user.phone_source.map(PhoneSource::as_str))
+            .bind(user.disabled)
+            .bind(to_millis(user.created_at))
+            .execute(&mut *tx)
+            .await;
+        common::inserted_user(result.map(|r| r.rows_affected()), user)?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
@@ -175,24 +181,46 @@ impl Store for PostgresStore {
         Ok(rows.into_iter().map(common::user).collect())
     }
 
-    async fn set_mobile_phone(&self, user_id: &str, phone: Option<&str>) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE users SET mobile_phone = $1, phone_activated = FALSE WHERE id = $2")
+    async fn set_mobile_phone(
+        &self,
+        user_id: &str,
+        phone: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PhoneChange> {
+        let mut tx = self.pool.begin().await?;
+        // The user (its codes change), then the number (whether another user activates it
+        // meanwhile): the order `redeem_code` takes them in, so neither waits on the other in a cycle.
+        lock(&mut tx, vec![user_lock(user_id)]).await?;
+        if let Some(phone) = phone {
+            lock(&mut tx, vec![phone_lock(phone)]).await?;
+            let taken: Option<i32> =
+                sqlx::query_scalar(common::PHONE_IN_USE).bind(phone).bind(user_id).fetch_optional(&mut *tx).await?;
+            if taken.is_some() {
+                return Ok(PhoneChange::InUse);
+            }
+        }
+        let updated = sqlx::query(common::SET_ADMIN_PHONE)
             .bind(phone)
+            .bind(phone.map(|_| PhoneSource::Admin.as_str()))
             .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(PhoneChange::NoSuchUser);
+        }
+        // Codes on their way to the old number must not log anyone in.
+        sqlx::query(common::KILL_LIVE_CODES).bind(to_millis(now)).bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(PhoneChange::Set)
     }
 
-    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE users SET mobile_phone = $1, phone_activated = FALSE WHERE id = $2 AND NOT phone_activated",
-        )
-        .bind(phone)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<PhoneChange> {
+        let result = sqlx::query(common::SET_OWN_PHONE).bind(phone).bind(user_id).execute(&self.pool).await?;
+        if result.rows_affected() == 1 {
+            return Ok(PhoneChange::Set);
+        }
+        Ok(common::own_phone_refusal(self.find_user_by_login(user_id).await?.as_ref()))
     }
 
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool> {
@@ -213,8 +241,8 @@ impl Store for PostgresStore {
     ) -> StoreResult<CodeIssue> {
         let now = to_millis(code.created_at);
         let mut tx = self.pool.begin().await?;
-        // One issuer at a time per phone (the live-code count) and per send-cap key (its counter).
-        let mut keys = vec![lock_key("phone", &[&code.phone])];
+        // One issuer at a time per (user, phone) (the live-code count) and per send-cap key (its counter).
+        let mut keys = vec![lock_key("user_phone", &[&code.user_id, &code.phone])];
         keys.extend(caps.iter().map(|cap| lock_key("send_cap", &[cap.scope, &cap.key])));
         lock(&mut tx, keys).await?;
         // Housekeeping only (the count below ignores expired codes): never wait for it.
@@ -244,7 +272,7 @@ impl Store for PostgresStore {
             "INSERT INTO sms_codes (id, user_id, phone, code_hash, created_at, expires_at) \
              SELECT $1, $2, $3, $4, $5, $6 \
              WHERE (SELECT COUNT(*) FROM sms_codes \
-                    WHERE phone = $3 AND expires_at > $5 AND consumed_at IS NULL) < $7",
+                    WHERE user_id = $2 AND phone = $3 AND expires_at > $5 AND consumed_at IS NULL) < $7",
         )
         .bind(&code.id)
         .bind(&code.user_id)
@@ -287,8 +315,9 @@ impl Store for PostgresStore {
         }
         let (live, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(expires_at) FROM sms_codes \
-             WHERE phone = $1 AND expires_at > $2 AND consumed_at IS NULL",
+             WHERE user_id = $1 AND phone = $2 AND expires_at > $3 AND consumed_at IS NULL",
         )
+        .bind(&code.user_id)
         .bind(&code.phone)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -467,6 +496,13 @@ impl Store for PostgresStore {
         ] {
             sqlx::query(statement).bind(now).execute(&self.pool).await?;
         }
+        sqlx::query(
+            "DELETE FROM account_failures WHERE account IN (SELECT account FROM account_failures \
+               WHERE account LIKE 'login:%' AND updated_at <= $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now - common::DAY_MS)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -502,16 +538,11 @@ impl Store for PostgresStore {
             return Ok(false);
         };
         // The first accepted code invalidates every other one (DocSpace's rule).
-        sqlx::query("UPDATE sms_codes SET consumed_at = $1 WHERE user_id = $2 AND consumed_at IS NULL")
-            .bind(now)
-            .bind(&session.user_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE users SET phone_activated = TRUE WHERE id = $1 AND mobile_phone = $2")
-            .bind(&session.user_id)
-            .bind(&phone)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(common::KILL_LIVE_CODES).bind(now).bind(&session.user_id).execute(&mut *tx).await?;
+        // One activation of a number at a time, so two users never both activate it. Taken after
+        // the user's lock, as everywhere else.
+        lock(&mut tx, vec![phone_lock(&phone)]).await?;
+        sqlx::query(common::ACTIVATE_PHONE).bind(&session.user_id).bind(&phone).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM code_failures WHERE user_id = $1").bind(&session.user_id).execute(&mut *tx).await?;
         if !burn_key_and_insert_session(&mut tx, session, used_key).await? {
             return Ok(false);
@@ -562,11 +593,7 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let outcome = if failures >= i64::from(max) {
-            sqlx::query("UPDATE sms_codes SET consumed_at = $1 WHERE user_id = $2 AND consumed_at IS NULL")
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(common::KILL_LIVE_CODES).bind(now).bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM code_failures WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             CodeFailure::LimitReached
         } else {
@@ -619,6 +646,11 @@ impl Store for PostgresStore {
         Ok(None)
     }
 
+    async fn refund_login_attempt(&self, login: &str, ip: &str) -> StoreResult<()> {
+        sqlx::query(common::REFUND_LOGIN_ATTEMPT).bind(login).bind(ip).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_failures WHERE login = $1 AND ip = $2")
             .bind(login)
@@ -626,6 +658,51 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn admit_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        rule: &AccountRule,
+        captcha_passed: bool,
+    ) -> StoreResult<AccountAdmission> {
+        let now = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        // One attempt of the account at a time, whichever instance: the read and the write are one step.
+        lock(&mut tx, vec![lock_key("account", &[account])]).await?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as(common::SELECT_ACCOUNT).bind(account).fetch_optional(&mut *tx).await?;
+        let (failures, next_allowed_at) = match common::admit_account_attempt(row, now, rule, captcha_passed) {
+            Ok(counted) => counted,
+            Err(refused) => return Ok(refused),
+        };
+        sqlx::query(common::UPSERT_ACCOUNT)
+            .bind(account)
+            .bind(failures)
+            .bind(next_allowed_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AccountAdmission::Admitted)
+    }
+
+    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(common::REFUND_ACCOUNT).bind(account).bind(to_millis(now)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn clear_account_failures(&self, account: &str) -> StoreResult<u32> {
+        let failures: Option<i64> =
+            sqlx::query_scalar(common::CLEAR_ACCOUNT).bind(account).fetch_optional(&self.pool).await?;
+        Ok(common::count(failures.unwrap_or(0)))
+    }
+
+    async fn account_failures(&self, account: &str) -> StoreResult<u32> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as(common::SELECT_ACCOUNT).bind(account).fetch_optional(&self.pool).await?;
+        Ok(common::count(row.map_or(0, |(failures, _)| failures)))
     }
 
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {

@@ -13,8 +13,9 @@ use super::common::{
     self, Admission, ClaimedRow, LiveCodeRow, MESSAGE_COLUMNS, MessageRow, SessionRow, USER_COLUMNS, UserRow,
 };
 use super::{
-    ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode, NewMessage, NewSession, Receipt, SendCap,
-    Session, Store, StoreError, StoreResult, UsedKey, User, from_millis, to_millis,
+    AccountAdmission, AccountRule, ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode,
+    NewMessage, NewSession, PhoneChange, PhoneSource, Receipt, SendCap, Session, Store, StoreResult, UsedKey, User,
+    from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -91,27 +92,19 @@ impl Store for SqliteStore {
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let result = sqlx::query(
-            "INSERT INTO users (id, email, password_salt, password_hash, mobile_phone, phone_activated, disabled, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(&user.password_salt)
-        .bind(&user.password_hash)
-        .bind(&user.mobile_phone)
-        .bind(user.phone_activated)
-        .bind(user.disabled)
-        .bind(to_millis(user.created_at))
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("a user with email {} already exists", user.email)))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let result = sqlx::query(common::INSERT_USER)
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.password_salt)
+            .bind(&user.password_hash)
+            .bind(&user.mobile_phone)
+            .bind(user.phone_activated)
+            .bind(user.phone_source.map(PhoneSource::as_str))
+            .bind(user.disabled)
+            .bind(to_millis(user.created_at))
+            .execute(&self.pool)
+            .await;
+        common::inserted_user(result.map(|r| r.rows_affected()), user)
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
@@ -131,23 +124,42 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(common::user).collect())
     }
 
-    async fn set_mobile_phone(&self, user_id: &str, phone: Option<&str>) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE users SET mobile_phone = ?, phone_activated = 0 WHERE id = ?")
+    async fn set_mobile_phone(
+        &self,
+        user_id: &str,
+        phone: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PhoneChange> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(phone) = phone {
+            let taken: Option<i32> =
+                sqlx::query_scalar(common::PHONE_IN_USE).bind(phone).bind(user_id).fetch_optional(&mut *tx).await?;
+            if taken.is_some() {
+                return Ok(PhoneChange::InUse);
+            }
+        }
+        let updated = sqlx::query(common::SET_ADMIN_PHONE)
             .bind(phone)
+            .bind(phone.map(|_| PhoneSource::Admin.as_str()))
             .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(PhoneChange::NoSuchUser);
+        }
+        // Codes on their way to the old number must not log anyone in.
+        sqlx::query(common::KILL_LIVE_CODES).bind(to_millis(now)).bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(PhoneChange::Set)
     }
 
-    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<bool> {
-        let result =
-            sqlx::query("UPDATE users SET mobile_phone = ?, phone_activated = 0 WHERE id = ? AND phone_activated = 0")
-                .bind(phone)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected() == 1)
+    async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<PhoneChange> {
+        let result = sqlx::query(common::SET_OWN_PHONE).bind(phone).bind(user_id).execute(&self.pool).await?;
+        if result.rows_affected() == 1 {
+            return Ok(PhoneChange::Set);
+        }
+        Ok(common::own_phone_refusal(self.find_user_by_login(user_id).await?.as_ref()))
     }
 
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool> {
@@ -189,7 +201,7 @@ impl Store for SqliteStore {
             "INSERT INTO sms_codes (id, user_id, phone, code_hash, created_at, expires_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
              WHERE (SELECT COUNT(*) FROM sms_codes \
-                    WHERE phone = ?3 AND expires_at > ?5 AND consumed_at IS NULL) < ?7",
+                    WHERE user_id = ?2 AND phone = ?3 AND expires_at > ?5 AND consumed_at IS NULL) < ?7",
         )
         .bind(&code.id)
         .bind(&code.user_id)
@@ -232,8 +244,9 @@ impl Store for SqliteStore {
         }
         let (live, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(expires_at) FROM sms_codes \
-             WHERE phone = ? AND expires_at > ? AND consumed_at IS NULL",
+             WHERE user_id = ? AND phone = ? AND expires_at > ? AND consumed_at IS NULL",
         )
+        .bind(&code.user_id)
         .bind(&code.phone)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -396,6 +409,10 @@ impl Store for SqliteStore {
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }
+        sqlx::query("DELETE FROM account_failures WHERE account LIKE 'login:%' AND updated_at <= ?")
+            .bind(now - common::DAY_MS)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -433,11 +450,7 @@ impl Store for SqliteStore {
             .bind(&session.user_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE users SET phone_activated = 1 WHERE id = ? AND mobile_phone = ?")
-            .bind(&session.user_id)
-            .bind(&phone)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(common::ACTIVATE_PHONE).bind(&session.user_id).bind(&phone).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM code_failures WHERE user_id = ?").bind(&session.user_id).execute(&mut *tx).await?;
         if !burn_key_and_insert_session(&mut tx, session, used_key).await? {
             return Ok(false);
@@ -486,11 +499,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let outcome = if failures >= i64::from(max) {
-            sqlx::query("UPDATE sms_codes SET consumed_at = ?1 WHERE user_id = ?2 AND consumed_at IS NULL")
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(common::KILL_LIVE_CODES).bind(now).bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM code_failures WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
             CodeFailure::LimitReached
         } else {
@@ -541,6 +550,11 @@ impl Store for SqliteStore {
         Ok(None)
     }
 
+    async fn refund_login_attempt(&self, login: &str, ip: &str) -> StoreResult<()> {
+        sqlx::query(common::REFUND_LOGIN_ATTEMPT).bind(login).bind(ip).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_failures WHERE login = ? AND ip = ?")
             .bind(login)
@@ -548,6 +562,49 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn admit_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        rule: &AccountRule,
+        captcha_passed: bool,
+    ) -> StoreResult<AccountAdmission> {
+        let now = to_millis(now);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as(common::SELECT_ACCOUNT).bind(account).fetch_optional(&mut *tx).await?;
+        let (failures, next_allowed_at) = match common::admit_account_attempt(row, now, rule, captcha_passed) {
+            Ok(counted) => counted,
+            Err(refused) => return Ok(refused),
+        };
+        sqlx::query(common::UPSERT_ACCOUNT)
+            .bind(account)
+            .bind(failures)
+            .bind(next_allowed_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AccountAdmission::Admitted)
+    }
+
+    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(common::REFUND_ACCOUNT).bind(account).bind(to_millis(now)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn clear_account_failures(&self, account: &str) -> StoreResult<u32> {
+        let failures: Option<i64> =
+            sqlx::query_scalar(common::CLEAR_ACCOUNT).bind(account).fetch_optional(&self.pool).await?;
+        Ok(common::count(failures.unwrap_or(0)))
+    }
+
+    async fn account_failures(&self, account: &str) -> StoreResult<u32> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as(common::SELECT_ACCOUNT).bind(account).fetch_optional(&self.pool).await?;
+        Ok(common::count(row.map_or(0, |(failures, _)| failures)))
     }
 
     async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {

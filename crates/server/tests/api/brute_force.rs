@@ -11,12 +11,12 @@ use serde_json::json;
 use crate::helpers::*;
 
 /// A stand-in for reCAPTCHA's and hCaptcha's siteverify: `human` passes, anything else fails.
-struct FakeVerifier {
-    url: String,
-    requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+pub struct FakeVerifier {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
 }
 
-async fn spawn_fake_verifier() -> FakeVerifier {
+pub async fn spawn_fake_verifier() -> FakeVerifier {
     let requests: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
     let seen = requests.clone();
     let server = HttpServer::new(move || {

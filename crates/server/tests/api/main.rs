@@ -1,6 +1,7 @@
 //! Integration tests: the real server on 127.0.0.1:0 with a fresh data directory each, every test
 //! on both storage backends (see `backend`).
 
+mod account_limits;
 mod backend;
 mod binary;
 mod brute_force;
@@ -10,8 +11,10 @@ mod crash;
 mod delivery;
 mod docs;
 mod flow;
+mod forwarded;
 mod helpers;
 mod login;
 mod multi_instance;
+mod phone_binding;
 mod send_sms;
 mod store_concurrency;

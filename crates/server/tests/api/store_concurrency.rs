@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use docspace_auth_server::store::{
-    self, CodeFailure, CodeIssue, NewCode, NewMessage, NewSession, SendCap, Store, User,
+    self, AccountAdmission, AccountRule, CodeFailure, CodeIssue, NewCode, NewMessage, NewSession, PhoneSource, SendCap,
+    Store, User,
 };
 
 use crate::helpers::*;
@@ -65,6 +66,7 @@ fn user(id: &str) -> User {
         password_hash: "hash".into(),
         mobile_phone: Some(PHONE_E164.into()),
         phone_activated: false,
+        phone_source: Some(PhoneSource::Admin),
         disabled: false,
         created_at: start_time(),
     }
@@ -231,4 +233,70 @@ async fn concurrent_workers_never_claim_a_message_twice(backend: Backend) {
     let ids: HashSet<&str> = claims.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!((claims.len(), ids.len()), (30, 30), "every message claimed, none twice");
     assert!(claims.iter().all(|(_, attempts)| *attempts == 2), "one claim per message: {claims:?}");
+}
+
+fn account_rule(captcha: bool) -> AccountRule {
+    AccountRule { captcha_after: 10, lock_after: 15, captcha, max_delay_ms: 3_600_000 }
+}
+
+#[backend_test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_attempts_on_an_account_pass_its_thresholds_exactly(backend: Backend) {
+    let stores = Stores::open(backend).await;
+    let now = start_time();
+    // Without a CAPTCHA: 10 free attempts, then one per delay, whichever instance they reach.
+    let rule = account_rule(false);
+    let answers = stores
+        .race(20, |_, store| async move { store.admit_account_attempt("user:u1", now, &rule, false).await.unwrap() })
+        .await;
+    let admitted = answers.iter().filter(|a| **a == AccountAdmission::Admitted).count();
+    assert_eq!(admitted, 10, "{answers:?}");
+    let waits = answers.iter().filter(|a| **a == AccountAdmission::Wait(now + Duration::seconds(1))).count();
+    assert_eq!(waits, 10, "{answers:?}");
+    assert_eq!(stores.any().account_failures("user:u1").await.unwrap(), 10);
+
+    // With a CAPTCHA passed every time: admitted up to the lock, not one more.
+    let rule = account_rule(true);
+    let answers = stores
+        .race(20, |_, store| async move { store.admit_account_attempt("user:u1", now, &rule, true).await.unwrap() })
+        .await;
+    assert_eq!(answers.iter().filter(|a| **a == AccountAdmission::Admitted).count(), 5, "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| **a == AccountAdmission::Locked).count(), 15, "{answers:?}");
+    let store = stores.any();
+    assert_eq!(store.clear_account_failures("user:u1").await.unwrap(), 15);
+    assert_eq!(store.admit_account_attempt("user:u1", now, &rule, false).await.unwrap(), AccountAdmission::Admitted);
+}
+
+#[backend_test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_racing_to_activate_one_number_activate_it_once(backend: Backend) {
+    let stores = Stores::open(backend).await;
+    let mut second = user("u2");
+    second.email = "u2@example.com".into();
+    stores.any().insert_user(&second).await.unwrap();
+    let mut codes = Vec::new();
+    for user_id in ["u1", "u2"] {
+        let (mut code, message) = new_code(PHONE_E164);
+        code.user_id = user_id.into();
+        stores.any().issue_code(&code, &message, 6, &[]).await.unwrap();
+        codes.push((user_id, code.id));
+    }
+    let codes = Arc::new(codes);
+    let redeemed = stores
+        .race(2, |i, store| {
+            let codes = codes.clone();
+            async move {
+                let (user_id, code_id) = &codes[i];
+                let session = NewSession {
+                    id: format!("s{i}"),
+                    token_hash: format!("t{i}"),
+                    user_id: (*user_id).into(),
+                    created_at: start_time(),
+                    expires_at: start_time() + Duration::hours(1),
+                };
+                store.redeem_code(code_id, &session, None).await.unwrap()
+            }
+        })
+        .await;
+    assert_eq!(redeemed, [true, true], "both codes log in");
+    let users = stores.any().list_users().await.unwrap();
+    assert_eq!(users.iter().filter(|u| u.phone_activated).count(), 1, "{users:?}");
 }
