@@ -1,6 +1,8 @@
 //! A circuit breaker per provider: after `failures_to_pause` failures in a row the provider is
 //! skipped for `pause_seconds`, so messages go straight to the next provider instead of waiting
-//! for a dead one to time out. After the pause one message is let through as a trial; its outcome
+//! for a dead one to time out. Failures are the provider's own (unavailable, or refusing us); an
+//! answer about one number (it is invalid, or this provider will not send there) is no failure, so
+//! one unlucky number cannot pause a provider for everyone. After the pause one message is let through as a trial; its outcome
 //! closes the circuit or pauses the provider again. The state is per process: each instance
 //! learns of an outage from its own attempts.
 

@@ -52,6 +52,10 @@ pub struct Delivery {
 }
 
 /// Why a provider did not take a message; what it means for the message decides what happens next.
+///
+/// Only `Unavailable` and `Rejected` say something about the provider as a whole, so only they
+/// count towards its circuit breaker (see [`breaker`]); `Destination` and `Recipient` are about one
+/// number, and a provider that answers them is working.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The provider cannot take it now (outage, 5xx, timeout, throttling): the next provider
@@ -62,6 +66,11 @@ pub enum SendError {
     /// people must fix this one.
     #[error("provider refused: {0}")]
     Rejected(String),
+    /// This provider will not send to this number (its country or region is not enabled for our
+    /// account, a trial account's list of allowed numbers, no route or sender for it there):
+    /// another provider may, so the next one tries; retrying this one later would not help.
+    #[error("destination refused: {0}")]
+    Destination(String),
     /// The number cannot get this SMS (invalid, not mobile, unsubscribed, barred): no provider
     /// can help, so the message fails at once.
     #[error("recipient refused: {0}")]
@@ -84,6 +93,7 @@ impl SendError {
         match self {
             SendError::Unavailable(d) => SendError::Unavailable(scrub(d)),
             SendError::Rejected(d) => SendError::Rejected(scrub(d)),
+            SendError::Destination(d) => SendError::Destination(scrub(d)),
             SendError::Recipient(d) => SendError::Recipient(scrub(d)),
         }
     }
@@ -93,6 +103,7 @@ impl SendError {
         match self {
             SendError::Unavailable(_) => "unavailable",
             SendError::Rejected(_) => "rejected",
+            SendError::Destination(_) => "destination",
             SendError::Recipient(_) => "recipient",
         }
     }
@@ -154,31 +165,43 @@ impl SmsSender {
     }
 
     /// Hands the message to the first provider that takes it, skipping paused ones. A recipient
-    /// error stops there: another provider would refuse the number too.
+    /// error stops there: another provider would refuse the number too. A destination error moves
+    /// on to the next provider without counting against this one.
+    ///
+    /// When no provider took the message, the error says whether a later try can help: it is the
+    /// last error of a provider that was unavailable or refused us; else, when a paused provider
+    /// was skipped, an `Unavailable` saying so; only when every provider refused the destination is
+    /// it the last of those refusals (and the outbox gives up).
     pub async fn send(&self, message: &SmsMessage) -> Result<Delivery, Undelivered> {
-        let mut last = Undelivered {
-            provider: None,
-            error: SendError::Unavailable("every SMS provider is paused after repeated failures".into()),
-        };
+        let mut last_failure: Option<Undelivered> = None;
+        let mut last_refusal: Option<Undelivered> = None;
+        let mut skipped = false;
         for slot in self.slots.iter() {
             let name = slot.provider.name();
             if !slot.breaker.allows(Instant::now()) {
+                skipped = true;
                 continue;
             }
-            match slot.provider.send(message).await {
+            let error = match slot.provider.send(message).await {
                 Ok(delivery) => {
-                    slot.breaker.succeeded();
-                    self.metrics.sms_provider_paused.with_label_values(&[name]).set(0);
+                    self.answered(slot);
                     return Ok(delivery);
                 }
-                Err(error) => {
-                    let error = error.scrubbed(message);
-                    self.metrics.sms_provider_errors.with_label_values(&[name, error.kind()]).inc();
-                    tracing::warn!(provider = name, message_id = %message.id, %error, "SMS provider failed");
-                    if let SendError::Recipient(_) = error {
-                        slot.breaker.succeeded();
-                        return Err(Undelivered { provider: Some(name), error });
-                    }
+                Err(error) => error.scrubbed(message),
+            };
+            self.metrics.sms_provider_errors.with_label_values(&[name, error.kind()]).inc();
+            tracing::warn!(provider = name, message_id = %message.id, %error, "SMS provider failed");
+            match error {
+                // The provider answered sensibly about one number: it is working.
+                SendError::Recipient(_) => {
+                    self.answered(slot);
+                    return Err(Undelivered { provider: Some(name), error });
+                }
+                SendError::Destination(_) => {
+                    self.answered(slot);
+                    last_refusal = Some(Undelivered { provider: Some(name), error });
+                }
+                SendError::Unavailable(_) | SendError::Rejected(_) => {
                     if slot.breaker.failed(Instant::now()) {
                         tracing::warn!(provider = name, "SMS provider paused after repeated failures");
                     }
@@ -186,17 +209,169 @@ impl SmsSender {
                         .sms_provider_paused
                         .with_label_values(&[name])
                         .set(i64::from(slot.breaker.is_paused()));
-                    last = Undelivered { provider: Some(name), error };
+                    last_failure = Some(Undelivered { provider: Some(name), error });
                 }
             }
         }
-        Err(last)
+        Err(match (last_failure, last_refusal) {
+            (Some(failure), _) => failure,
+            (None, Some(refusal)) if !skipped => refusal,
+            // A paused provider may still take the number once its pause is over.
+            (None, Some(refusal)) => Undelivered {
+                provider: None,
+                error: SendError::Unavailable(format!(
+                    "{}; the other SMS providers are paused after repeated failures",
+                    refusal.error
+                )),
+            },
+            (None, None) => Undelivered {
+                provider: None,
+                error: SendError::Unavailable("every SMS provider is paused after repeated failures".into()),
+            },
+        })
+    }
+
+    /// The provider answered (took the message or refused one number): its breaker closes.
+    fn answered(&self, slot: &Slot) {
+        slot.breaker.succeeded();
+        self.metrics.sms_provider_paused.with_label_values(&[slot.provider.name()]).set(0);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+
+    /// A provider that answers from a script, and remembers the numbers it was asked to send to.
+    struct Scripted {
+        name: &'static str,
+        answer: fn(&SmsMessage) -> Result<(), SendError>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, answer: fn(&SmsMessage) -> Result<(), SendError>) -> Arc<Self> {
+            Arc::new(Self { name, answer, asked: Mutex::new(Vec::new()) })
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl SmsProvider for Scripted {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        async fn send(&self, message: &SmsMessage) -> Result<Delivery, SendError> {
+            self.asked.lock().unwrap().push(message.to.e164().to_owned());
+            (self.answer)(message)?;
+            Ok(Delivery { provider: self.name, provider_message_id: None })
+        }
+    }
+
+    /// A country the first provider's account may not send to, and a number there.
+    const UNSERVED: &str = "+998 90 123 4567";
+    const SERVED: &str = "+44 7400 123456";
+
+    fn to(number: &str) -> SmsMessage {
+        SmsMessage {
+            id: Uuid::new_v4(),
+            to: MobilePhone::parse(number).unwrap(),
+            text: "Code: 917253".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Refuses numbers in Uzbekistan (+998), as Twilio does without that region in its Geo
+    /// Permissions, and takes the others.
+    fn no_uzbekistan(message: &SmsMessage) -> Result<(), SendError> {
+        if message.to.e164().starts_with("+998") {
+            return Err(SendError::Destination("first: error 21408: region not enabled".into()));
+        }
+        Ok(())
+    }
+
+    fn takes_everything(_: &SmsMessage) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    fn sender(providers: Vec<Arc<dyn SmsProvider>>, failures_to_pause: u32) -> (SmsSender, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let failover = FailoverSettings { failures_to_pause, pause_seconds: 3600 };
+        (SmsSender::new(providers, failover, metrics.clone()), metrics)
+    }
+
+    #[tokio::test]
+    async fn a_destination_refusal_moves_on_to_the_next_provider_at_once() {
+        let (first, second) = (Scripted::new("first", no_uzbekistan), Scripted::new("second", takes_everything));
+        // A single failure would pause a provider.
+        let (sender, metrics) = sender(vec![first.clone(), second.clone()], 1);
+
+        let delivery = sender.send(&to(UNSERVED)).await.unwrap();
+
+        assert_eq!(delivery.provider, "second");
+        assert_eq!((first.asked().len(), second.asked().len()), (1, 1));
+        assert_eq!(metrics.sms_provider_errors.with_label_values(&["first", "destination"]).get(), 1);
+        assert_eq!(metrics.sms_provider_paused.with_label_values(&["first"]).get(), 0, "not a failure");
+        assert_eq!(sender.send(&to(SERVED)).await.unwrap().provider, "first");
+    }
+
+    #[tokio::test]
+    async fn destination_refusals_never_pause_a_provider() {
+        let (first, second) = (Scripted::new("first", no_uzbekistan), Scripted::new("second", takes_everything));
+        let (sender, metrics) = sender(vec![first.clone(), second.clone()], 2);
+
+        // Many more refusals in a row than pause a failing provider.
+        for _ in 0..10 {
+            assert_eq!(sender.send(&to(UNSERVED)).await.unwrap().provider, "second");
+        }
+        assert_eq!(first.asked().len(), 10, "the first provider was asked every time");
+
+        // Everyone else still gets their SMS from the first provider.
+        assert_eq!(sender.send(&to(SERVED)).await.unwrap().provider, "first");
+        assert_eq!(first.asked().last().map(String::as_str), Some("+447400123456"));
+        assert_eq!(second.asked().len(), 10);
+        assert_eq!(metrics.sms_provider_paused.with_label_values(&["first"]).get(), 0);
+    }
+
+    #[tokio::test]
+    async fn when_every_provider_refuses_the_destination_the_message_fails_with_the_refusal() {
+        let (first, second) = (Scripted::new("first", no_uzbekistan), Scripted::new("second", no_uzbekistan));
+        let (sender, _) = sender(vec![first, second], 1);
+        let refused = sender.send(&to(UNSERVED)).await.unwrap_err();
+        assert_eq!(refused.provider, Some("second"));
+        assert_eq!(refused.error.kind(), "destination");
+        // And nobody was paused for it.
+        assert_eq!(sender.send(&to(SERVED)).await.unwrap().provider, "first");
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_may_take_the_number_later_makes_it_worth_another_try() {
+        fn down(_: &SmsMessage) -> Result<(), SendError> {
+            Err(SendError::Unavailable("second: HTTP 503".into()))
+        }
+        // Refused by the first, the second is down: the second may take it later.
+        let (sender, _) = sender(vec![Scripted::new("first", no_uzbekistan), Scripted::new("second", down)], 1);
+        let undelivered = sender.send(&to(UNSERVED)).await.unwrap_err();
+        assert_eq!(undelivered, Undelivered { provider: Some("second"), error: down(&to(SERVED)).unwrap_err() });
+
+        // The second is now paused (one failure pauses here): still worth another try.
+        let undelivered = sender.send(&to(UNSERVED)).await.unwrap_err();
+        assert_eq!(undelivered.provider, None);
+        assert_eq!(
+            undelivered.error,
+            SendError::Unavailable(
+                "destination refused: first: error 21408: region not enabled; the other SMS providers are paused \
+                 after repeated failures"
+                    .into()
+            )
+        );
+    }
 
     #[test]
     fn errors_never_carry_the_text_the_code_or_the_number() {

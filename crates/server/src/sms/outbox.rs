@@ -154,7 +154,8 @@ impl Outbox {
             Err(Undelivered { provider, error }) => {
                 let now = self.clock.now();
                 let retry_at = match &error {
-                    SendError::Recipient(_) => None,
+                    // No provider will take this number: trying again later would not change that.
+                    SendError::Recipient(_) | SendError::Destination(_) => None,
                     _ if claimed.attempts >= self.settings.max_attempts => None,
                     _ => Some(now + self.backoff(claimed.attempts)).filter(|at| *at < claimed.expires_at),
                 };

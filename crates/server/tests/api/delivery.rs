@@ -1,12 +1,13 @@
 //! Delivery through real provider APIs, played by fake gateways on 127.0.0.1: failover, the
-//! circuit breaker, recipient errors, Twilio receipts and the metrics that show all of it.
+//! circuit breaker, recipient and destination errors, Twilio receipts and the metrics that show
+//! all of it.
 
 use base64::Engine;
 use docspace_auth_server::sms::providers::twilio;
 use docspace_auth_server::store::MessageRecord;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
@@ -140,6 +141,96 @@ async fn a_number_the_provider_refuses_fails_without_trying_elsewhere(backend: B
     assert!(rows[0].last_error.as_deref().unwrap().contains("21211"), "{:?}", rows[0].last_error);
     let metrics = metrics(&app).await;
     assert_eq!(sample(&metrics, r#"docspace_auth_sms_failed_total{provider="twilio"}"#), Some(1.0));
+}
+
+/// Bob's number is in a country Twilio's Geo Permissions do not enable in these tests.
+const BOB: &str = "bob@example.com";
+const BOB_PHONE: &str = "+998 90 123 4567";
+
+fn region_not_enabled() -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({
+        "code": 21408,
+        "message": "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +998901234567.",
+        "status": 400
+    }))
+}
+
+#[backend_test]
+async fn a_destination_the_primary_will_not_serve_goes_to_the_secondary_and_pauses_nobody(backend: Backend) {
+    let accepted = ResponseTemplate::new(201).set_body_json(json!({"sid": "SM90", "status": "queued"}));
+    let (app, twilio_fake, webhook_fake) = app_with_twilio_then_webhook(backend, accepted, |s| {
+        s.sms.failover.failures_to_pause = 2;
+        s.sms.failover.pause_seconds = 3600;
+    })
+    .await;
+    Mock::given(method("POST"))
+        .and(path(TWILIO_MESSAGES))
+        .and(body_string_contains("To=%2B998"))
+        .respond_with(region_not_enabled())
+        .with_priority(1)
+        .mount(&twilio_fake)
+        .await;
+    app.add_user(BOB, Some(BOB_PHONE), false).await;
+    let bob = json!({"userName": BOB, "password": PASSWORD});
+
+    // More refusals in a row than pause a failing provider.
+    for _ in 0..3 {
+        assert_eq!(app.send_sms(&bob).await.status(), 200);
+    }
+    assert_eq!(twilio_fake.received_requests().await.unwrap().len(), 3, "Twilio was asked every time");
+    assert_eq!(webhook_fake.received_requests().await.unwrap().len(), 3, "each went on to the webhook at once");
+
+    // Alice's SMS still goes through Twilio.
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    assert_eq!(twilio_fake.received_requests().await.unwrap().len(), 4);
+    assert_eq!(webhook_fake.received_requests().await.unwrap().len(), 3);
+    let rows = messages(&app).await;
+    let sent_by = |phone: &str| {
+        rows.iter().filter(|r| r.phone == phone).map(|r| (r.state.as_str(), r.provider.as_deref())).collect::<Vec<_>>()
+    };
+    assert_eq!(sent_by("+998901234567"), vec![("sent", Some("webhook")); 3]);
+    assert_eq!(sent_by(PHONE_E164), vec![("sent", Some("twilio"))]);
+
+    let metrics = metrics(&app).await;
+    assert_eq!(
+        sample(&metrics, r#"docspace_auth_sms_provider_errors_total{kind="destination",provider="twilio"}"#),
+        Some(3.0)
+    );
+    assert_eq!(sample(&metrics, r#"docspace_auth_sms_provider_paused{provider="twilio"}"#), Some(0.0));
+    assert_eq!(sample(&metrics, r#"docspace_auth_sms_sent_total{provider="twilio"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"docspace_auth_sms_sent_total{provider="webhook"}"#), Some(3.0));
+}
+
+#[backend_test]
+async fn a_destination_no_provider_will_serve_fails_at_once_without_retries(backend: Backend) {
+    let twilio_fake = MockServer::start().await;
+    Mock::given(method("POST")).and(path(TWILIO_MESSAGES)).respond_with(region_not_enabled()).mount(&twilio_fake).await;
+    let app = spawn_app_with(backend, |s| {
+        s.sms.providers = vec!["twilio".into()];
+        s.sms.twilio = Some(twilio_settings(&twilio_fake));
+        // Were a retry scheduled, it would be due within milliseconds.
+        s.delivery.first_retry_ms = 10;
+        s.delivery.max_retry_ms = 20;
+    })
+    .await;
+    app.add_user(BOB, Some(BOB_PHONE), false).await;
+
+    assert_eq!(app.send_sms(&json!({"userName": BOB, "password": PASSWORD})).await.status(), 200);
+
+    let rows = messages(&app).await;
+    assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("failed", 1));
+    let error = rows[0].last_error.as_deref().unwrap();
+    assert!(error.starts_with("destination refused: twilio: error 21408: Permission"), "{error}");
+    assert!(!error.contains("998901234567"), "no number in errors: {error}");
+    for _ in 0..20 {
+        app.advance(chrono::Duration::milliseconds(25));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(twilio_fake.received_requests().await.unwrap().len(), 1, "never retried");
+    assert_eq!(messages(&app).await[0].state, "failed");
+    let metrics = metrics(&app).await;
+    assert_eq!(sample(&metrics, r#"docspace_auth_sms_failed_total{provider="twilio"}"#), Some(1.0));
+    assert_eq!(sample(&metrics, r#"docspace_auth_sms_retried_total{provider="twilio"}"#), None);
 }
 
 #[backend_test]

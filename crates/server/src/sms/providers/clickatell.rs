@@ -7,6 +7,15 @@
 //!
 //! The message id goes as `clientMessageId`, which Clickatell only echoes in status callbacks: it
 //! does not de-duplicate on it, so a retry after a crash mid-request can send twice.
+//!
+//! Error codes (see [`error_in`]): the number itself is refused for 105, 121, 122 and 128 (invalid,
+//! blocked, opted out, delisted) and 25, 26 and 27 (invalid, opted out, not on the channel).
+//! Clickatell will not send to this one number for 114 (it does not route to the number's
+//! network), 28 (a sandbox sends only to its own test numbers), 101 (the destination does not
+//! support two-way messaging), and 110 and 111 (US numbers need a two-way integration with STOP
+//! handling): another provider may. 130, 901, 18, 19 and 43 (limits,
+//! Clickatell's trouble) are worth another try; anything else (key, IP, account, credit,
+//! parameters, sender) refuses us.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -49,16 +58,21 @@ impl Clickatell {
 }
 
 /// The error an object (the answer, or one of its `messages`) carries, if any. Clickatell has two
-/// code tables, the older HTTP/REST one (3 digits) and the newer One API one (1 or 2 digits); they
-/// do not overlap on the codes used here.
+/// code tables, the older HTTP/REST one (3 digits) and the newer One API one (1 or 2 digits, and 3
+/// for channel errors). They overlap on 101 (old: invalid parameters; One API: the destination
+/// does not support two-way messaging), read as the One API's: the error that one destination
+/// could pause the provider for everyone with is the costlier mistake.
 fn error_in(object: &Value) -> Option<SendError> {
     let code = object.get("errorCode").and_then(http::json_code)?;
     let text = |key: &str| object.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
     let detail = text("errorDescription").or_else(|| text("error")).unwrap_or_default();
     let kind: fn(String) -> SendError = match code {
-        // Invalid destination, cannot route, number blocked, opted out, number delisted;
-        // One API: invalid recipient, opted out, recipient not available on the channel.
-        105 | 114 | 121 | 122 | 128 | 25 | 26 | 27 => SendError::Recipient,
+        // Invalid destination, number blocked, opted out, number delisted; One API: invalid
+        // recipient, opted out, recipient not available on the channel.
+        105 | 121 | 122 | 128 | 25 | 26 | 27 => SendError::Recipient,
+        // Cannot route message; One API: recipient not available on the sandbox, the destination
+        // does not support two-way messaging, US numbers need a two-way integration with STOP.
+        114 | 28 | 101 | 110 | 111 => SendError::Destination,
         // Message limit reached for now, internal errors; One API: internal errors, rate limit.
         130 | 901 | 18 | 19 | 43 => SendError::Unavailable,
         // Bad API key, IP not allowed, account or integration inactive, no credit, invalid
@@ -195,10 +209,13 @@ mod tests {
             (ResponseTemplate::new(429), "unavailable"),
             (refused(500, 18), "unavailable"),
             (ResponseTemplate::new(503).set_body_string("<html>down</html>"), "unavailable"),
-            (refused(400, 101), "rejected"),
+            (refused(400, 23), "rejected"),
+            (refused(400, 110), "destination"),
             // Refused messages inside a 202.
             (answer(false, Some(105)), "recipient"),
-            (answer(false, Some(114)), "recipient"),
+            (answer(false, Some(114)), "destination"),
+            (answer(false, Some(28)), "destination"),
+            (answer(false, Some(101)), "destination"),
             (answer(false, Some(26)), "recipient"),
             (answer(false, Some(301)), "rejected"),
             (answer(false, Some(106)), "rejected"),
@@ -210,6 +227,13 @@ mod tests {
             (ResponseTemplate::new(202).set_body_string("not json"), "unavailable"),
         ];
         testkit::assert_classified(MESSAGES, cases, clickatell, &[KEY]).await;
+    }
+
+    #[tokio::test]
+    async fn numbers_clickatell_will_not_send_to_are_destination_errors() {
+        let server = gateway(MESSAGES, answer(false, Some(114))).await;
+        let error = clickatell(&server).send(&message()).await.unwrap_err();
+        assert_eq!(error, SendError::Destination("clickatell: error 114: more details".into()));
     }
 
     #[tokio::test]

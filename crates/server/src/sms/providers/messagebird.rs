@@ -6,6 +6,14 @@
 //!
 //! The message id goes as `reference`, which MessageBird only echoes in delivery reports: it does
 //! not de-duplicate on it, so a retry after a crash mid-request can send twice.
+//!
+//! Error codes (see [`first_error`]): 10 about the recipient (invalid) refuses the number itself.
+//! 9 about the recipient, "no (correct) recipients found", is what MessageBird answers for a number
+//! it will not send to, such as any number but the account's own during the test period, or a
+//! short code; another provider may send it, and one that finds the number invalid says so. 99
+//! (MessageBird's trouble) is worth another try; anything else (access key, other parameters,
+//! balance) refuses us. A recipient that failed at once, with no code to go by, is worth another
+//! try.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -55,8 +63,11 @@ fn first_error(body: &Value) -> Option<SendError> {
     let parameter = error.get("parameter").and_then(Value::as_str).unwrap_or_default();
     let about_recipient = parameter.starts_with("recipient") || description.contains("recipient");
     let kind: fn(String) -> SendError = match code {
-        // Missing or invalid recipients: "no (correct) recipients found".
-        9 | 10 if about_recipient => SendError::Recipient,
+        // "No (correct) recipients found": none MessageBird will send to (during the test period,
+        // only the account's own number).
+        9 if about_recipient => SendError::Destination,
+        // An invalid recipient.
+        10 if about_recipient => SendError::Recipient,
         // MessageBird's own trouble.
         99 => SendError::Unavailable,
         // Wrong access key, other missing or invalid parameters (originator, ...), not enough
@@ -194,7 +205,7 @@ mod tests {
     async fn error_answers_are_classified() {
         let cases = vec![
             (errors(401, 2, "Request not allowed (incorrect access_key)", Some("access_key")), "rejected"),
-            (errors(422, 9, "no (correct) recipients found", Some("recipient")), "recipient"),
+            (errors(422, 9, "no (correct) recipients found", Some("recipient")), "destination"),
             (errors(422, 10, "recipient is invalid", None), "recipient"),
             (errors(422, 9, "originator is required", Some("originator")), "rejected"),
             (errors(402, 25, "Not enough balance", None), "rejected"),
@@ -209,6 +220,15 @@ mod tests {
             (ResponseTemplate::new(201).set_body_string("not json"), "unavailable"),
         ];
         testkit::assert_classified(MESSAGES, cases, messagebird, &[KEY]).await;
+    }
+
+    #[tokio::test]
+    async fn numbers_messagebird_will_not_send_to_are_destination_errors() {
+        let during_test_period = "no (correct) recipients found. Note: during your test period you can only send \
+                                  messages to your own number";
+        let server = gateway(MESSAGES, errors(422, 9, during_test_period, Some("recipient"))).await;
+        let error = messagebird(&server).send(&message()).await.unwrap_err();
+        assert_eq!(error, SendError::Destination(format!("messagebird: error 9: {during_test_period} (recipient)")));
     }
 
     #[tokio::test]

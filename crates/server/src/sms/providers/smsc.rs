@@ -9,6 +9,13 @@
 //! so the same message always gets the same `id`. SMSC does refuse (error 9) more than two
 //! identical send requests within a minute, which stops a burst of retries, not a retry after a
 //! crash: that one can send twice.
+//!
+//! Error codes (see [`classify`]): 4 and 9 (IP blocked for a while, too many requests) are worth
+//! another try; 7 (invalid number format) refuses the number itself. 8, "the message cannot be
+//! delivered to this number", is SMSC's answer for a number it will not send to (for instance its
+//! country or operator is not allowed in the account's settings, or SMSC has no route to it):
+//! another provider may. Everything else (parameters, login, funds, a forbidden text or sender)
+//! refuses us.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -62,8 +69,10 @@ fn classify(code: i64, detail: &str) -> SendError {
     let kind: fn(String) -> SendError = match code {
         // IP blocked for a while after many errors; too many (or duplicate) requests.
         4 | 9 => SendError::Unavailable,
-        // Invalid number format; the message cannot be delivered to this number.
-        7 | 8 => SendError::Recipient,
+        // Invalid number format.
+        7 => SendError::Recipient,
+        // The message cannot be delivered to this number by SMSC.
+        8 => SendError::Destination,
         // Parameter error, wrong login or password, no funds, date format, message forbidden
         // (text or sender), ...
         _ => SendError::Rejected,
@@ -166,7 +175,7 @@ mod tests {
             (error(5), "rejected"),
             (error(6), "rejected"),
             (error(7), "recipient"),
-            (error(8), "recipient"),
+            (error(8), "destination"),
             (error(9), "unavailable"),
             (ResponseTemplate::new(200).set_body_json(json!({"error": "something new"})), "rejected"),
             (ResponseTemplate::new(200).set_body_string("OK - 1 SMS, ID - 1042"), "unavailable"),
@@ -180,6 +189,14 @@ mod tests {
         // Sending again would send the SMS twice.
         let server = gateway(SEND, ResponseTemplate::new(200).set_body_json(json!({"cnt": 1}))).await;
         assert_eq!(smsc(&server).send(&message()).await, Ok(Delivery { provider: NAME, provider_message_id: None }));
+    }
+
+    #[tokio::test]
+    async fn numbers_smsc_will_not_send_to_are_destination_errors() {
+        let answer = json!({"error": "couldn't be delivered", "error_code": 8, "id": 1_042});
+        let server = gateway(SEND, ResponseTemplate::new(200).set_body_json(answer)).await;
+        let error = smsc(&server).send(&message()).await.unwrap_err();
+        assert_eq!(error, SendError::Destination("smsc: error 8: couldn't be delivered".into()));
     }
 
     #[tokio::test]

@@ -74,7 +74,7 @@ pub fn assert_error(error: &SendError, kind: &str, secrets: &[&str]) {
 }
 
 /// Each answer from a fresh fake gateway at `at`, sent through the provider `make` builds for it,
-/// must fail with the paired kind (`"unavailable"`, `"rejected"`, `"recipient"`), see
+/// must fail with the paired kind (`"unavailable"`, `"rejected"`, `"destination"`, `"recipient"`), see
 /// [`assert_error`].
 pub async fn assert_classified<P: SmsProvider>(
     at: &str,

@@ -3,6 +3,14 @@
 //! `{"code": 21211, "message": ..., "status": 400}`. With a status callback URL set, Twilio posts
 //! delivery receipts there (see [`verify_signature`]). Twilio has no idempotency key for sending,
 //! so a retry after a crash mid-request can send twice.
+//!
+//! Error codes (see [`classify`]): the number itself is refused for 21211, 21214, 21217, 21407,
+//! 21421, 21610 (the person sent STOP to our sender: not routed around), 21614 and 30003-30006.
+//! Twilio will not send to this one number for 21408 (SMS to its region is not enabled in our Geo
+//! Permissions), 21608 (a trial account sends only to verified numbers) and 21612 (no route from
+//! our sender to it, e.g. an alphanumeric sender its country refuses, or a carrier Twilio cannot
+//! reach): another provider may. Throttling and Twilio's own trouble (20429, 30001, 20500,
+//! 20503) are worth another try; anything else (credentials, account, sender) refuses us.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -65,11 +73,14 @@ struct Answer {
 /// What a Twilio error code means for the message. The codes are Twilio's documented ones.
 fn classify(code: i64, detail: String) -> SendError {
     let kind = match code {
-        // Not a valid or reachable number, not a mobile, unsubscribed (STOP), cannot route.
-        21211 | 21214 | 21217 | 21407 | 21421 | 21610 | 21612 | 21614 | 30003 | 30005 | 30006 => SendError::Recipient,
+        // Not a valid or reachable number, not a mobile, unsubscribed (STOP).
+        21211 | 21214 | 21217 | 21407 | 21421 | 21610 | 21614 | 30003 | 30005 | 30006 => SendError::Recipient,
+        // Region not enabled (Geo Permissions), unverified number on a trial account, no route
+        // from our sender to this number.
+        21408 | 21608 | 21612 => SendError::Destination,
         // Too many requests, queue overflow, Twilio's own trouble.
         20429 | 30001 | 20500 | 20503 => SendError::Unavailable,
-        // Authentication, account suspended, sender not allowed, region not enabled, ...
+        // Authentication, account suspended, sender not allowed, ...
         _ => SendError::Rejected,
     };
     http::coded_error(NAME, code, &detail, kind)
@@ -224,6 +235,23 @@ mod tests {
             assert_eq!(error.kind(), kind, "{error}");
             assert!(!error.to_string().contains("123456"), "no text in errors: {error}");
         }
+    }
+
+    #[tokio::test]
+    async fn numbers_twilio_will_not_send_to_are_destination_errors() {
+        // Region not enabled, unverified number on a trial account, no route from our sender.
+        for code in [21408, 21608, 21612] {
+            let server = answering(twilio_error(400, code)).await;
+            let error = twilio(&server, None).send(&message()).await.unwrap_err();
+            assert_eq!(error, SendError::Destination(format!("twilio: error {code}: details")));
+        }
+        // Also when the message failed at once inside a 2xx.
+        let server = answering(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "sid": "SM1", "status": "failed", "error_code": 21408,
+            "error_message": "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"
+        })))
+        .await;
+        assert_eq!(twilio(&server, None).send(&message()).await.unwrap_err().kind(), "destination");
     }
 
     #[tokio::test]

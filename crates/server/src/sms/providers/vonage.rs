@@ -8,6 +8,13 @@
 //! does not de-duplicate on it, so a retry after a crash mid-request can send twice. A long text
 //! is split into parts, each with its own status; when one part fails the whole message counts as
 //! failed, although earlier parts may already be on their way.
+//!
+//! Statuses (see [`classify`]): 1, 5 and 10 (throttled, Vonage's trouble) are worth another try.
+//! 7 and 33 (number barred, de-activated) refuse the number itself. Vonage will not send to this
+//! one number for 6 (it does not know the number's prefix), 15 (our sender is not allowed in the
+//! destination's country, mostly the US and Canada), 22 (no network for it) and 29 (a demo
+//! account sends only to its whitelisted numbers): another provider may. Everything else
+//! (parameters, credentials, account barred, no credit, ...) refuses us.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -53,10 +60,12 @@ fn classify(code: i64, detail: &str) -> SendError {
     let kind: fn(String) -> SendError = match code {
         // Throttled, internal error, too many simultaneous connections.
         1 | 5 | 10 => SendError::Unavailable,
-        // Unroutable (e.g. an unknown number prefix), number barred, number de-activated.
-        6 | 7 | 33 => SendError::Recipient,
-        // Missing or invalid parameters, bad credentials, account barred, no credit, invalid
-        // sender, destination not whitelisted on a trial account, ...
+        // Number barred, number de-activated.
+        7 | 33 => SendError::Recipient,
+        // Unroutable at Vonage (an unknown number prefix), sender not allowed in the destination's
+        // country, invalid network code, destination not whitelisted on a demo account.
+        6 | 15 | 22 | 29 => SendError::Destination,
+        // Missing or invalid parameters, bad credentials, account barred, no credit, ...
         _ => SendError::Rejected,
     };
     http::coded_error(NAME, code, detail, kind)
@@ -193,9 +202,10 @@ mod tests {
             (part("4"), "rejected"),
             (part("8"), "rejected"),
             (part("9"), "rejected"),
-            (part("15"), "rejected"),
-            (part("29"), "rejected"),
-            (part("6"), "recipient"),
+            (part("6"), "destination"),
+            (part("15"), "destination"),
+            (part("22"), "destination"),
+            (part("29"), "destination"),
             (part("7"), "recipient"),
             (part("33"), "recipient"),
             // A second part failing fails the message.
@@ -218,6 +228,20 @@ mod tests {
             (ResponseTemplate::new(503).set_body_string("<html>down</html>"), "unavailable"),
         ];
         testkit::assert_classified(SMS, cases, vonage, &[SECRET]).await;
+    }
+
+    #[tokio::test]
+    async fn numbers_vonage_will_not_send_to_are_destination_errors() {
+        let server = gateway(
+            SMS,
+            ResponseTemplate::new(200).set_body_json(json!({
+                "message-count": "1",
+                "messages": [{"to": "447400123456", "status": "29", "error-text": "Non White-listed Destination - rejected"}]
+            })),
+        )
+        .await;
+        let error = vonage(&server).send(&message()).await.unwrap_err();
+        assert_eq!(error, SendError::Destination("vonage: error 29: Non White-listed Destination - rejected".into()));
     }
 
     #[tokio::test]

@@ -16,6 +16,12 @@
 //! The answer: 2xx is accepted, unless `error_pointer` finds an error in it (see
 //! [`WebhookSettings::error_pointer`]); 408, 429 and 5xx are worth another try; 401, 403 and other
 //! 4xx refuse us. `message_id_pointer` picks the gateway's message id out of the answer.
+//!
+//! An error found at `error_pointer` (in a 2xx, or in a 4xx other than 401, 403, 408 and 429)
+//! refuses us, unless it is one of `recipient_error_values` (the number itself is refused: no
+//! other provider is tried) or `destination_error_values` (this gateway will not send to the
+//! number, e.g. its country is not enabled: the next provider tries, without counting against this
+//! one, and the message is not retried later).
 
 use std::collections::BTreeMap;
 
@@ -62,6 +68,11 @@ pub struct WebhookSettings {
     /// cannot get the SMS, so that no other provider is tried. Other errors refuse us.
     #[serde(default)]
     pub recipient_error_values: Vec<String>,
+    /// Values found at `error_pointer` that mean this gateway will not send to the number (its
+    /// country or region is not enabled, no route to it), so that the next provider tries without
+    /// the gateway counting as failing, and the message is not retried.
+    #[serde(default)]
+    pub destination_error_values: Vec<String>,
     #[serde(default = "http::default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -82,6 +93,7 @@ pub struct Webhook {
     message_id_pointer: Option<String>,
     error_pointer: Option<String>,
     recipient_error_values: Vec<String>,
+    destination_error_values: Vec<String>,
     client: reqwest::Client,
 }
 
@@ -119,10 +131,20 @@ impl Webhook {
                 check_pointer(pointer).with_context(|| format!("sms.webhook.{setting}"))?;
             }
         }
-        ensure!(
-            settings.recipient_error_values.is_empty() || settings.error_pointer.is_some(),
-            "sms.webhook.recipient_error_values needs sms.webhook.error_pointer"
-        );
+        for (setting, values) in [
+            ("recipient_error_values", &settings.recipient_error_values),
+            ("destination_error_values", &settings.destination_error_values),
+        ] {
+            ensure!(
+                values.is_empty() || settings.error_pointer.is_some(),
+                "sms.webhook.{setting} needs sms.webhook.error_pointer"
+            );
+        }
+        if let Some(both) =
+            settings.destination_error_values.iter().find(|v| settings.recipient_error_values.contains(v))
+        {
+            bail!("sms.webhook: {both:?} is in both recipient_error_values and destination_error_values");
+        }
         Ok(Self {
             url: settings.url.clone(),
             method,
@@ -131,6 +153,7 @@ impl Webhook {
             message_id_pointer: settings.message_id_pointer.clone(),
             error_pointer: settings.error_pointer.clone(),
             recipient_error_values: settings.recipient_error_values.clone(),
+            destination_error_values: settings.destination_error_values.clone(),
             client: http::client(settings.timeout_ms),
         })
     }
@@ -140,8 +163,17 @@ impl Webhook {
         answer.pointer(self.error_pointer.as_deref()?).filter(|v| signals_error(v))
     }
 
-    fn is_recipient_error(&self, error: &Value) -> bool {
-        self.recipient_error_values.contains(&value_text(error))
+    /// What an error value found in an answer means for the message, if it is about the number:
+    /// `SendError::Recipient` or `SendError::Destination`.
+    fn number_error(&self, error: &Value) -> Option<fn(String) -> SendError> {
+        let value = value_text(error);
+        if self.recipient_error_values.contains(&value) {
+            Some(SendError::Recipient)
+        } else if self.destination_error_values.contains(&value) {
+            Some(SendError::Destination)
+        } else {
+            None
+        }
     }
 }
 
@@ -265,12 +297,8 @@ impl SmsProvider for Webhook {
             let detail = error.map(value_text).unwrap_or_default();
             // A refusal of this message (not of our credentials, nor throttling) can name the number.
             let refusal = status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429);
-            if refusal && error.is_some_and(|e| self.is_recipient_error(e)) {
-                return Err(SendError::Recipient(format!(
-                    "{NAME}: HTTP {}: {}",
-                    status.as_u16(),
-                    http::brief(&detail)
-                )));
+            if let Some(kind) = error.filter(|_| refusal).and_then(|e| self.number_error(e)) {
+                return Err(kind(format!("{NAME}: HTTP {}: {}", status.as_u16(), http::brief(&detail))));
             }
             return Err(http::status_error(NAME, status, &detail));
         }
@@ -283,11 +311,7 @@ impl SmsProvider for Webhook {
         let answer = answer?;
         if let Some(error) = self.error_in(&answer) {
             let detail = format!("{NAME}: error: {}", http::brief(&value_text(error)));
-            return Err(if self.is_recipient_error(error) {
-                SendError::Recipient(detail)
-            } else {
-                SendError::Rejected(detail)
-            });
+            return Err(self.number_error(error).unwrap_or(SendError::Rejected)(detail));
         }
         let provider_message_id = match &self.message_id_pointer {
             Some(pointer) => {
@@ -323,6 +347,7 @@ mod tests {
             message_id_pointer: Some("/data/id".into()),
             error_pointer: Some("/error/code".into()),
             recipient_error_values: vec!["invalid_number".into(), "21211".into()],
+            destination_error_values: vec!["region_not_enabled".into(), "21408".into()],
             timeout_ms: TIMEOUT_MS,
         }
     }
@@ -361,6 +386,7 @@ mod tests {
         s.message_id_pointer = None;
         s.error_pointer = None;
         s.recipient_error_values = vec![];
+        s.destination_error_values = vec![];
         s.body = json!({
             "messages": [{"destination": "tel:{{ to_digits }}", "content": "{{text}}", "ref": "sms-{{id}}"}],
             "count": 1, "flash": false, "note": "{{not a placeholder}} {{"
@@ -408,11 +434,25 @@ mod tests {
             // Errors inside a 2xx.
             (error(200, json!("no_balance")), "rejected"),
             (error(200, json!(21211)), "recipient"),
+            (error(200, json!(21408)), "destination"),
             (error(200, json!(true)), "rejected"),
             // Pointers set, but the answer is not JSON.
             (ResponseTemplate::new(200).set_body_string("<html>login</html>"), "unavailable"),
         ];
         testkit::assert_classified(HOOK, cases, webhook, &["token-xyz"]).await;
+    }
+
+    #[tokio::test]
+    async fn destination_error_values_are_destination_errors() {
+        let server = gateway(HOOK, error(422, json!("region_not_enabled"))).await;
+        let refused = webhook(&server).send(&message()).await.unwrap_err();
+        assert_eq!(refused, SendError::Destination("webhook: HTTP 422: region_not_enabled".into()));
+        let server = gateway(HOOK, error(200, json!("region_not_enabled"))).await;
+        let refused = webhook(&server).send(&message()).await.unwrap_err();
+        assert_eq!(refused, SendError::Destination("webhook: error: region_not_enabled".into()));
+        // Not when the status says the gateway refuses us.
+        let server = gateway(HOOK, error(403, json!("region_not_enabled"))).await;
+        assert_eq!(webhook(&server).send(&message()).await.unwrap_err().kind(), "rejected");
     }
 
     #[tokio::test]
@@ -453,6 +493,7 @@ mod tests {
             message_id_pointer: None,
             error_pointer: None,
             recipient_error_values: vec![],
+            destination_error_values: vec![],
             timeout_ms: TIMEOUT_MS,
         };
         assert!(Webhook::new(&base()).is_ok());
@@ -467,6 +508,18 @@ mod tests {
         assert!(refused(&|s| s.message_id_pointer = Some("data.id".into())).contains("message_id_pointer"));
         assert!(refused(&|s| s.error_pointer = Some("/a~2".into())).contains("error_pointer"));
         assert!(refused(&|s| s.recipient_error_values = vec!["x".into()]).contains("needs sms.webhook.error_pointer"));
+        assert!(
+            refused(&|s| s.destination_error_values = vec!["x".into()])
+                .contains("destination_error_values needs sms.webhook.error_pointer")
+        );
+        assert!(
+            refused(&|s| {
+                s.error_pointer = Some("/error".into());
+                s.recipient_error_values = vec!["x".into()];
+                s.destination_error_values = vec!["x".into()];
+            })
+            .contains("\"x\" is in both")
+        );
         assert!(
             refused(&|s| {
                 s.headers.insert("Idempotency-Key".into(), SecretText("x".into()));
