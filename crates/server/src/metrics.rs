@@ -67,7 +67,7 @@ impl Metrics {
             ),
             sms_provider_errors: counter(
                 "sms_provider_errors_total",
-                "Failed provider requests by kind (unavailable, rejected, recipient)",
+                "Failed provider requests by kind (unavailable, rejected, destination, recipient)",
                 &["provider", "kind"],
             ),
             sms_delivery_seconds: histogram(

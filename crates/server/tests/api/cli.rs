@@ -59,3 +59,49 @@ fn users_are_added_listed_changed_and_removed(backend: Backend) {
     let (_, out) = docspace_auth(&["user", "list"]);
     assert!(out.contains("0 user(s)"), "{out}");
 }
+
+#[backend_test]
+fn an_account_locked_by_failed_logins_is_listed_and_unlocked(backend: Backend) {
+    let database = backend.fresh_database();
+    let data = tempfile::tempdir().unwrap();
+    let docspace_auth = |args: &[&str]| {
+        let output = binary::docspace_auth(data.path(), database.as_ref())
+            .env("DOCSPACE_AUTH__BRUTE_FORCE__ACCOUNT_CAPTCHA_AFTER", "2")
+            .env("DOCSPACE_AUTH__BRUTE_FORCE__ACCOUNT_LOCK_AFTER", "3")
+            .args(args)
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (ok, out) = docspace_auth(&["user", "add", "--email", "bob@example.com", "--password", "pw"]);
+    assert!(ok, "{out}");
+    let id = out.split("(id ").nth(1).unwrap().split(')').next().unwrap().to_owned();
+
+    // Three failures, as the server would count them.
+    let url = match &database {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}?mode=rwc", data.path().join("docspace-auth.db").display()),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = docspace_auth_server::store::connect(&url).await.unwrap();
+        let rule = docspace_auth_server::store::AccountRule {
+            captcha_after: 2,
+            lock_after: 3,
+            captcha: true,
+            max_delay_ms: 1_000,
+        };
+        for _ in 0..3 {
+            store.admit_account_attempt(&format!("user:{id}"), start_time(), &rule, true).await.unwrap();
+        }
+    });
+
+    let (ok, out) = docspace_auth(&["user", "list"]);
+    assert!(ok && out.contains("locked"), "{out}");
+    let (ok, out) = docspace_auth(&["user", "unlock", "--email", "bob@example.com"]);
+    assert!(ok && out.contains("unlocked (3 consecutive failed attempts forgotten)"), "{out}");
+    let (ok, out) = docspace_auth(&["user", "list"]);
+    assert!(ok && out.contains("active") && !out.contains("locked"), "{out}");
+    let (ok, out) = docspace_auth(&["user", "unlock", "--email", "nobody@example.com"]);
+    assert!(!ok && out.contains("no user"), "{out}");
+}
