@@ -218,3 +218,158 @@ mod tests {
         assert_eq!(ConfirmType::parse("EmpInvite"), None);
     }
 }
+
+/// Property tests: keys, emails, types and query strings all come from clients.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [ConfirmType; 3] = [ConfirmType::PhoneActivation, ConfirmType::PhoneAuth, ConfirmType::Auth];
+
+    fn secret() -> ServerSecret {
+        ServerSecret::from_hex(&"44".repeat(32)).expect("a 32-byte secret")
+    }
+
+    fn kind() -> impl Strategy<Value = ConfirmType> {
+        proptest::sample::select(&KINDS[..])
+    }
+
+    /// Any time from 1970 to 2100, in seconds.
+    fn time() -> impl Strategy<Value = DateTime<Utc>> {
+        (0i64..4_102_444_800).prop_map(|t| DateTime::from_timestamp(t, 0).expect("in range"))
+    }
+
+    /// Emails as clients may send them: any text, or address-like with `+`, `&`, `=`, `%` and case.
+    fn email() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[A-Za-z0-9.+&=%# -]{0,12}@[A-Za-z0-9.-]{1,12}"]
+    }
+
+    /// A forged key: any text, or `.<signature-like text>` to put after an issue time `Some(age)`
+    /// seconds before the check (so that only the signature can refuse it).
+    fn forged_key() -> impl Strategy<Value = (Option<i64>, String)> {
+        let signature = prop_oneof![Just(String::new()), "[A-Za-z0-9_-]{43}", "[^.]{0,50}"];
+        prop_oneof![
+            any::<String>().prop_map(|key| (None, key)),
+            "[+0]?[0-9]{1,11}\\.[A-Za-z0-9_-]{0,44}".prop_map(|key| (None, key)),
+            (-100i64..4000, signature).prop_map(|(age, sig)| (Some(age), format!(".{sig}"))),
+        ]
+    }
+
+    /// Any text, or `name=value` pairs with the names and type names `parse_query` looks for.
+    fn query_string() -> impl Strategy<Value = String> {
+        let names = &["type", "email", "key", "first", "Type", ""][..];
+        let values = &["Auth", "PhoneAuth", " phoneactivation ", "true", "TRUE", "a@b.c", "1800000000.x"][..];
+        let pair = (
+            prop_oneof![proptest::sample::select(names).prop_map(str::to_owned), "[a-z%+]{0,6}"],
+            prop_oneof![
+                proptest::sample::select(values).prop_map(str::to_owned),
+                "[A-Za-z0-9%+@._-]{0,20}",
+                any::<String>()
+            ],
+        )
+            .prop_map(|(name, value)| format!("{name}={value}"));
+        prop_oneof![any::<String>(), proptest::collection::vec(pair, 0..6).prop_map(|pairs| pairs.join("&"))]
+    }
+
+    proptest! {
+        #![proptest_config(crate::api::dto::properties::config())]
+
+        /// A key that was not issued never checks `Ok`, for any type, email, flag or time.
+        #[test]
+        fn forged_keys_never_check_ok(kind in kind(), email in email(), first in any::<bool>(), forged in forged_key(), now in time()) {
+            let key = match forged {
+                (Some(age), rest) => format!("{}{rest}", now.timestamp() - age),
+                (None, key) => key,
+            };
+            prop_assert_ne!(check(&secret(), kind, &email, first, &key, now), KeyCheck::Ok, "{}", key);
+        }
+
+        /// An issued key checks `Ok` within the hour (and 60 s of clock skew), `Expired` after it, and
+        /// only for its type, (trimmed, lowercased) email and `first` flag, and only under its secret.
+        #[test]
+        fn issued_keys_check_only_for_what_they_were_issued_for(
+            kind in kind(), other_kind in kind(),
+            email in email(), other_email in email(), email_variant in 0u8..3,
+            first in any::<bool>(), other_first in any::<bool>(),
+            issued_at in time(), age in -4000i64..8000,
+        ) {
+            let s = secret();
+            let key = issue(&s, kind, &email, first, issued_at);
+            let now = issued_at + Duration::seconds(age);
+            let expected = match age {
+                ..-60 => KeyCheck::Invalid,
+                -60..=3600 => KeyCheck::Ok,
+                _ => KeyCheck::Expired,
+            };
+            prop_assert_eq!(check(&s, kind, &email, first, &key.0, now), expected);
+            // Often the same address in another case or with padding, which must still match.
+            let other_email = match email_variant {
+                0 => other_email,
+                1 => format!(" {} ", email.to_uppercase()),
+                _ => email.clone(),
+            };
+            let same_email = email.trim().to_lowercase() == other_email.trim().to_lowercase();
+            let same = kind == other_kind && same_email && first == other_first;
+            let other = check(&s, other_kind, &other_email, other_first, &key.0, now);
+            prop_assert_eq!(other, if same { expected } else { KeyCheck::Invalid });
+            let foreign = ServerSecret::from_hex(&"55".repeat(32)).expect("a 32-byte secret");
+            prop_assert_eq!(check(&foreign, kind, &email, first, &key.0, now), KeyCheck::Invalid);
+        }
+
+        /// Changing any one character of an issued key, to anything else, makes it `Invalid`.
+        #[test]
+        fn a_key_changed_in_one_character_is_invalid(
+            kind in kind(), email in email(), first in any::<bool>(), issued_at in time(),
+            index in any::<proptest::sample::Index>(), replacement in any::<char>(),
+        ) {
+            let s = secret();
+            let key = issue(&s, kind, &email, first, issued_at).0;
+            let mut chars: Vec<char> = key.chars().collect();
+            let i = index.index(chars.len());
+            prop_assume!(chars[i] != replacement);
+            chars[i] = replacement;
+            let tampered: String = chars.into_iter().collect();
+            prop_assert_eq!(check(&s, kind, &email, first, &tampered, issued_at), KeyCheck::Invalid, "{}", tampered);
+        }
+
+        /// Issued keys survive `link`/`query` → `parse_query` with their type, email and flag intact,
+        /// and what comes back checks `Ok`.
+        #[test]
+        fn links_round_trip_and_check(kind in kind(), email in email(), first in any::<bool>(), issued_at in time()) {
+            let s = secret();
+            // Only `Auth` links carry `first`; the others are issued with `false`.
+            let first = first && kind == ConfirmType::Auth;
+            let key = issue(&s, kind, &email, first, issued_at);
+            let base = Url::parse("https://auth.example.com/portal/").expect("a URL");
+            let link = link(&base, kind, &email, first, &key);
+            let prefix = format!("https://auth.example.com/portal/confirm/{}?", kind.as_str());
+            prop_assert!(link.starts_with(&prefix), "{}", link);
+            let from_link = parse_query(&link[prefix.len()..]);
+            let from_header = parse_query(&format!(" ?{} ", query(kind, &email, first, &key)));
+            prop_assert_eq!(&from_link, &from_header);
+            let expected = ConfirmQuery { kind: Some(kind.as_str().into()), email: Some(email), key: Some(key.0), first };
+            prop_assert_eq!(&from_link, &expected);
+            let parsed_kind = ConfirmType::parse(from_link.kind.as_deref().unwrap_or("")).expect("a known type");
+            let (email, key) = (from_link.email.unwrap_or_default(), from_link.key.unwrap_or_default());
+            prop_assert_eq!(check(&s, parsed_kind, &email, from_link.first, &key, issued_at), KeyCheck::Ok);
+        }
+
+        /// Any query string parses without panicking, and what it yields never checks `Ok`; a type
+        /// name parses only to the type it spells.
+        #[test]
+        fn arbitrary_queries_never_check_ok(
+            query in query_string(),
+            now in time(),
+        ) {
+            let parsed = parse_query(&query);
+            let name = parsed.kind.clone().unwrap_or_default();
+            if let Some(kind) = ConfirmType::parse(&name) {
+                prop_assert!(kind.as_str().eq_ignore_ascii_case(name.trim()));
+                let (email, key) = (parsed.email.unwrap_or_default(), parsed.key.unwrap_or_default());
+                prop_assert_ne!(check(&secret(), kind, &email, parsed.first, &key, now), KeyCheck::Ok);
+            }
+        }
+    }
+}

@@ -110,3 +110,75 @@ mod tests {
         assert_eq!(MobilePhone::from_stored("+1234567".into()).noise(), "+123*567");
     }
 }
+
+/// Property tests: phone numbers come from request bodies and are shown back masked.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Arbitrary text, `+` and digits with separators, or numbers shaped like real mobile numbers
+    /// (US, UK, DE, FR, CN, RU, IN, AU, BR) so that a good share parses.
+    fn phone_input() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => any::<String>(),
+            2 => "\\+?[0-9 ()./-]{0,20}",
+            3 => prop_oneof![
+                "\\+1 ?(201|415|646) ?[2-9][0-9]{2}[ -]?[0-9]{4}",
+                "\\+44 ?7[1-57-9][0-9]{2} ?[0-9]{6}",
+                "\\+49 ?15[1-9] ?[0-9]{7,8}",
+                "\\+33 ?[67]( ?[0-9]{2}){4}",
+                "\\+86 ?13[0-9] ?[0-9]{8}",
+                "\\+7 ?9[0-9]{2} ?[0-9]{7}",
+                "\\+91 ?9[0-9]{9}",
+                "\\+61 ?4[0-9]{8}",
+                "\\+55 ?11 ?9[0-9]{8}",
+                // Not mobile: London fixed line, UK freephone.
+                "\\+44 ?20 ?[0-9]{4} ?[0-9]{4}",
+                "\\+44 ?800 ?[0-9]{3} ?[0-9]{4}",
+            ],
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::api::dto::properties::config())]
+
+        /// `parse` never panics; an accepted number is `+` and 2 to 15 digits, re-parses to itself,
+        /// and its `digits`, `country_code` and `Display` agree with it.
+        #[test]
+        fn accepted_numbers_are_e164_and_round_trip(input in phone_input()) {
+            let Ok(phone) = MobilePhone::parse(&input) else { return Ok(()) };
+            let e164 = phone.e164();
+            let digits = e164.strip_prefix('+').expect("E.164 starts with +");
+            prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()) && (2..=15).contains(&digits.len()), "{}", e164);
+            prop_assert_eq!(MobilePhone::parse(e164), Ok(phone.clone()));
+            prop_assert_eq!(phone.digits(), digits);
+            prop_assert_eq!(phone.to_string(), e164);
+            let code = phone.country_code();
+            prop_assert!(code != 0 && digits.starts_with(&code.to_string()), "{} {}", e164, code);
+            prop_assert_eq!(MobilePhone::from_stored(e164.to_owned()), phone);
+        }
+
+        /// `noise` never panics and never shows more than the first 4 and last 4 digits: the rest,
+        /// and any digit when there are fewer than 2, are stars, one per hidden digit.
+        #[test]
+        fn noise_shows_at_most_four_digits_each_side(input in phone_input(), stored in any::<String>()) {
+            let mut phones = vec![MobilePhone::from_stored(stored)];
+            phones.extend(MobilePhone::parse(&input).ok());
+            for phone in phones {
+                let digits: String = phone.e164().chars().filter(char::is_ascii_digit).collect();
+                let noise = phone.noise();
+                let shown = 4.min(digits.len() / 2);
+                let masked = format!(
+                    "+{}{}{}",
+                    &digits[..shown],
+                    "*".repeat(digits.len() - 2 * shown),
+                    &digits[digits.len() - shown..]
+                );
+                prop_assert_eq!(&noise, &masked);
+                prop_assert!(noise.chars().filter(char::is_ascii_digit).count() <= 8);
+            }
+        }
+    }
+}

@@ -86,3 +86,59 @@ mod tests {
         assert_eq!(hash, SessionToken::from_client(token.expose()).unwrap().stored_hash(&secret));
     }
 }
+
+/// Property tests: the token comes back in an untrusted header or cookie.
+#[cfg(test)]
+pub(crate) mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Tokens as `generate` makes them: 32 bytes in base64url.
+    pub(crate) fn token() -> impl Strategy<Value = String> {
+        any::<[u8; 32]>().prop_map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// "bearer" in any case.
+    pub(crate) fn bearer() -> impl Strategy<Value = String> {
+        proptest::collection::vec(any::<bool>(), 6).prop_map(|upper| {
+            "bearer".chars().zip(upper).map(|(c, up)| if up { c.to_ascii_uppercase() } else { c }).collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::api::dto::properties::config())]
+
+        /// Any value gives a token or nothing, never a panic; a token is non-empty, at most 256 bytes,
+        /// and exactly the value sent: the whole (trimmed) value, or what follows `Bearer`.
+        #[test]
+        fn a_token_is_exactly_what_the_client_sent(input in prop_oneof![any::<String>(), "(?i:bearer)?[ \t]{0,2}[ -~]{0,300}"]) {
+            let Some(token) = SessionToken::from_client(&input) else { return Ok(()) };
+            let (t, v) = (token.expose(), input.trim());
+            prop_assert!(!t.is_empty() && t.len() <= 256);
+            let after_bearer = v
+                .get(..6)
+                .filter(|scheme| scheme.eq_ignore_ascii_case("bearer"))
+                .and_then(|_| v[6..].strip_prefix(char::is_whitespace))
+                .map(str::trim);
+            prop_assert!(t == v || after_bearer == Some(t), "{:?} from {:?}", t, input);
+        }
+
+        /// Another scheme (`Basic`, `Digest`, …) never yields a token.
+        #[test]
+        fn other_schemes_yield_nothing(scheme in "[A-Za-z][A-Za-z0-9-]{0,9}", rest in "[!-~]{1,64}") {
+            prop_assume!(!scheme.eq_ignore_ascii_case("bearer"));
+            prop_assert_eq!(SessionToken::from_client(&format!("{scheme} {rest}")), None);
+        }
+
+        /// A generated token round-trips bare or after `Bearer`, with any case and padding.
+        #[test]
+        fn tokens_round_trip(token in token(), bearer in bearer(), pad in ("[ \t]{0,3}", "[ \t]{1,3}", "[ \t]{0,3}")) {
+            let (before, between, after) = pad;
+            let bare = SessionToken::from_client(&format!("{before}{token}{after}"));
+            prop_assert_eq!(bare.as_ref().map(SessionToken::expose), Some(token.as_str()));
+            let with_scheme = SessionToken::from_client(&format!("{before}{bearer}{between}{token}{after}"));
+            prop_assert_eq!(with_scheme.as_ref().map(SessionToken::expose), Some(token.as_str()));
+        }
+    }
+}

@@ -360,3 +360,260 @@ mod tests {
         assert!(dto(r#"{"confirmData":{"email":"not-an-email"}}"#).credentials().is_err());
     }
 }
+
+/// Property tests: request bodies are untrusted, so arbitrary JSON must never panic in the DTOs'
+/// deserializers or in `credentials()`/`captcha_answer()`, and must never yield more than it carries.
+#[cfg(test)]
+pub(crate) mod properties {
+    use proptest::collection::vec;
+    use proptest::option::weighted;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The property tests' configuration: 256 cases (PROPTEST_CASES raises it for a deeper run)
+    /// and no regression files written into the source tree; a failure prints its shrunk input.
+    pub(crate) fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+        ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    }
+
+    const FIELDS: &[&str] = &[
+        "userName",
+        "password",
+        "passwordHash",
+        "provider",
+        "confirmData",
+        "recaptchaType",
+        "recaptchaResponse",
+        "session",
+        "email",
+        "first",
+        "key",
+        "type",
+        "mobilePhone",
+    ];
+
+    /// Any JSON value, with object keys mostly drawn from the DTOs' field names.
+    pub(crate) fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            text(),
+        ];
+        leaf.prop_recursive(3, 32, 5, |inner| {
+            prop_oneof![vec(inner.clone(), 0..4).prop_map(Value::Array), object_of(inner)]
+        })
+    }
+
+    fn object_of(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        let key = prop_oneof![3 => proptest::sample::select(FIELDS).prop_map(str::to_owned), 1 => any::<String>()];
+        object_with_keys(key, values)
+    }
+
+    fn object_with_keys(
+        keys: impl Strategy<Value = String>,
+        values: impl Strategy<Value = Value>,
+    ) -> impl Strategy<Value = Value> {
+        vec((keys, values), 0..5).prop_map(|pairs| Value::Object(pairs.into_iter().collect()))
+    }
+
+    /// Strings that matter to the DTOs (empty, `email`, an address, `true`, CAPTCHA names) or any.
+    fn text() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            proptest::sample::select(
+                &["", " ", "email", " Email ", "google", "a@b.c", "not-an-email", "true", "hCaptcha", "3"][..]
+            )
+            .prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ]
+    }
+
+    /// A field's value: mostly a string, sometimes null or the wrong type.
+    fn field() -> impl Strategy<Value = Option<Value>> {
+        weighted(0.7, prop_oneof![16 => text(), 2 => Just(Value::Null), 1 => any_json()])
+    }
+
+    /// A boolean field's value: mostly a boolean, sometimes a string.
+    fn flag() -> impl Strategy<Value = Value> {
+        prop_oneof![4 => any::<bool>().prop_map(Value::Bool), 1 => text()]
+    }
+
+    /// An `AuthRequestsDto`-shaped object: each known field absent, null, a string or anything, plus
+    /// stray fields.
+    pub(crate) fn auth_request() -> impl Strategy<Value = Value> {
+        let confirm_data = prop_oneof![
+            4 => (field(), weighted(0.7, flag()), field()).prop_map(
+                |(email, first, key)| {
+                    let fields = [("email", email), ("first", first), ("key", key)];
+                    Value::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))).collect())
+                }
+            ),
+            1 => Just(Value::Null),
+            1 => any_json(),
+        ];
+        let recaptcha_type = prop_oneof![
+            4 => (0u64..4).prop_map(Value::from),
+            2 => proptest::sample::select(&["Default", "hcaptcha", "HCAPTCHA", "iOSV2", "3"][..]).prop_map(Value::from),
+            1 => Just(Value::Null),
+            1 => prop_oneof![(4u64..6).prop_map(Value::from), text(), Just(json!(-1)), Just(json!(1.5))],
+        ];
+        let known = (
+            field(),
+            field(),
+            field(),
+            field(),
+            weighted(0.4, confirm_data),
+            weighted(0.5, recaptcha_type),
+            field(),
+            weighted(0.3, flag()),
+        );
+        // Stray fields: unknown names, mostly (a known name with a value of the wrong type fails
+        // deserialization, which `field()` already tries).
+        let stray = object_with_keys(
+            prop_oneof![9 => any::<String>(), 1 => proptest::sample::select(FIELDS).prop_map(str::to_owned)],
+            any_json(),
+        );
+        (known, stray).prop_map(|(known, extra)| {
+            let Value::Object(mut m) = extra else { unreachable!("object_with_keys makes objects") };
+            let (user, password, hash, provider, confirm, rtype, response, session) = known;
+            for (name, value) in [
+                ("userName", user),
+                ("password", password),
+                ("passwordHash", hash),
+                ("provider", provider),
+                ("confirmData", confirm),
+                ("recaptchaType", rtype),
+                ("recaptchaResponse", response),
+                ("session", session),
+            ] {
+                if let Some(value) = value {
+                    m.insert(name.into(), value);
+                }
+            }
+            Value::Object(m)
+        })
+    }
+
+    /// A non-empty string field of `body`, as `credentials()` reads it.
+    fn non_empty<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+        body.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// `credentials()` never panics and never yields more than the body carries: `Password` only
+        /// with a non-empty `userName` and `passwordHash`/`password` taken verbatim (the hash winning),
+        /// `ConfirmKey` only from a `confirmData` object, `ThirdParty` only from a non-email
+        /// `provider`; a body with none of these is `Missing`. Errors only for a bad confirm email.
+        #[test]
+        fn credentials_never_exceed_what_the_body_carries(body in auth_request()) {
+            let Ok(dto) = serde_json::from_value::<AuthRequestsDto>(body.clone()) else { return Ok(()) };
+            let confirm = body.get("confirmData").filter(|v| !v.is_null());
+            let provider = body.get("provider").and_then(Value::as_str).map(str::trim).unwrap_or("");
+            let provider_is_email = provider.is_empty() || provider.eq_ignore_ascii_case("email");
+            match dto.credentials() {
+                Ok(Credentials::Password { login, proof }) => {
+                    prop_assert!(confirm.is_none() && provider_is_email);
+                    prop_assert_eq!(Some(login.as_str()), non_empty(&body, "userName"));
+                    match proof {
+                        PasswordProof::ClientHash(h) => prop_assert_eq!(Some(h.as_str()), non_empty(&body, "passwordHash")),
+                        PasswordProof::Plain(p) => {
+                            prop_assert_eq!(non_empty(&body, "passwordHash"), None);
+                            prop_assert_eq!(Some(p.as_str()), non_empty(&body, "password"));
+                        }
+                    }
+                }
+                Ok(Credentials::ConfirmKey { email, first, key }) => {
+                    let confirm = confirm.expect("ConfirmKey without confirmData");
+                    prop_assert_eq!(email.as_str(), confirm.get("email").and_then(Value::as_str).unwrap_or(""));
+                    prop_assert_eq!(key.as_str(), confirm.get("key").and_then(Value::as_str).unwrap_or(""));
+                    prop_assert_eq!(first, confirm.get("first") == Some(&Value::Bool(true)));
+                }
+                Ok(Credentials::ThirdParty { provider: p }) => {
+                    prop_assert!(confirm.is_none() && !provider_is_email);
+                    prop_assert_eq!(p.as_str(), provider);
+                }
+                Ok(Credentials::Missing) => {
+                    prop_assert!(confirm.is_none() && provider_is_email);
+                    let password = non_empty(&body, "passwordHash").or(non_empty(&body, "password"));
+                    prop_assert!(non_empty(&body, "userName").is_none() || password.is_none());
+                }
+                Err(e) => {
+                    prop_assert!(matches!(e, Error::InvalidRequest(_)));
+                    let email = confirm.and_then(|c| c.get("email")).and_then(Value::as_str).unwrap_or("");
+                    prop_assert!(!email.is_empty() && !email_address::EmailAddress::is_valid(email));
+                }
+            }
+        }
+
+        /// A CAPTCHA answer exists only for a non-empty `recaptchaResponse`, carried verbatim, and is
+        /// hCaptcha only when `recaptchaType` says so.
+        #[test]
+        fn captcha_answer_only_from_a_response(body in auth_request()) {
+            let Ok(dto) = serde_json::from_value::<AuthRequestsDto>(body.clone()) else { return Ok(()) };
+            match dto.captcha_answer() {
+                None => prop_assert_eq!(non_empty(&body, "recaptchaResponse"), None),
+                Some(answer) => {
+                    prop_assert_eq!(Some(answer.response.as_str()), non_empty(&body, "recaptchaResponse"));
+                    let hcaptcha = matches!(dto.recaptcha_type, Some(RecaptchaType::HCaptcha));
+                    prop_assert_eq!(answer.kind == CaptchaKind::Hcaptcha, hcaptcha);
+                }
+            }
+        }
+
+        /// Any JSON at all deserializes into each DTO or fails cleanly, and `credentials()` on what
+        /// deserialized never panics.
+        #[test]
+        fn any_json_is_a_dto_or_an_error(value in any_json()) {
+            if let Ok(dto) = serde_json::from_value::<AuthRequestsDto>(value.clone()) {
+                let _ = dto.credentials();
+                let _ = dto.captcha_answer();
+            }
+            let _ = serde_json::from_value::<MobileRequestsDto>(value.clone());
+            let _ = serde_json::from_value::<EmailValidationKeyModel>(value.clone());
+            let _ = serde_json::from_value::<RecaptchaType>(value);
+        }
+
+        /// `checkConfirm`'s `first` is true only for JSON `true` or a string spelling `true`; its
+        /// strings and `setphone`'s number round-trip verbatim.
+        #[test]
+        fn validation_key_and_mobile_fields(
+            first in prop_oneof![any::<bool>().prop_map(Value::Bool), text(), Just(Value::Null), Just(json!(1))],
+            key in any::<String>(),
+            email in any::<String>(),
+            kind in any::<String>(),
+        ) {
+            let body = json!({ "key": key, "email": email, "type": kind, "first": first, "mobilePhone": email });
+            match serde_json::from_value::<EmailValidationKeyModel>(body.clone()) {
+                Ok(model) => {
+                    let truthy = first == Value::Bool(true) || first.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"));
+                    prop_assert_eq!(model.first == Some(true), truthy);
+                    prop_assert_eq!(model.first.is_none(), first.is_null());
+                    prop_assert_eq!((model.key, model.email, model.kind), (Some(key), Some(email.clone()), Some(kind)));
+                }
+                Err(_) => prop_assert!(!first.is_boolean() && !first.is_string() && !first.is_null()),
+            }
+            let mobile: MobileRequestsDto = serde_json::from_value(body).expect("a string mobilePhone");
+            prop_assert_eq!(mobile.mobile_phone, Some(email));
+        }
+
+        /// `recaptchaType` accepts exactly 0..=3 and the four names (any case); anything else fails.
+        #[test]
+        fn recaptcha_type_only_known_values(value in prop_oneof![any::<i64>().prop_map(Value::from), (0u64..8).prop_map(Value::from), text()]) {
+            let known = match &value {
+                Value::Number(n) => n.as_u64().is_some_and(|n| n <= 3),
+                Value::String(s) => {
+                    ["default", "androidv2", "iosv2", "hcaptcha"].contains(&s.to_ascii_lowercase().as_str())
+                        || s.parse::<u64>().is_ok_and(|n| n <= 3)
+                }
+                _ => false,
+            };
+            prop_assert_eq!(serde_json::from_value::<RecaptchaType>(value).is_ok(), known);
+        }
+    }
+}
