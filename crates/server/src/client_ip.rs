@@ -367,3 +367,95 @@ mod tests {
         assert!(serde_json::from_str::<TrustedProxies>(r#"["10.0.0.1"]"#).is_err());
     }
 }
+
+/// Property tests: `X-Forwarded-For` is whatever bytes a client or a proxy sends. Any bytes never
+/// panic; the client is only ever the peer, an address spelled in the header, or unreadable; an
+/// unreadable hop where the client should stand always fails closed; and forged history to its left
+/// changes nothing.
+#[cfg(test)]
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()])
+    }
+
+    /// Header bytes: addresses (trusted or not, some with ports or brackets), words, and raw bytes.
+    fn entry() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string().into_bytes()),
+            any::<std::net::Ipv6Addr>().prop_map(|ip| format!("[{ip}]:443").into_bytes()),
+            (0u8..=255).prop_map(|n| format!("10.0.0.{n}").into_bytes()),
+            "[ -~]{0,12}".prop_map(String::into_bytes),
+            vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    fn header() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        vec(vec(entry(), 0..5).prop_map(|entries| entries.join(&b", "[..])), 0..3)
+    }
+
+    /// An entry that cannot be an address: garbage with at least one byte that is not visible
+    /// ASCII, or a word.
+    fn unreadable() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (vec(any::<u8>(), 0..6), 0x80u8..=0xFF, vec(any::<u8>(), 0..6))
+                .prop_map(|(a, b, c)| [a, vec![b], c].concat())
+                .prop_filter("no separator", |e| !e.contains(&b',') && !e.trim_ascii().is_empty()),
+            Just(b"unknown".to_vec()),
+            Just(b"_hidden".to_vec()),
+        ]
+    }
+
+    fn walk(peer: IpAddr, values: &[Vec<u8>]) -> ClientAddr {
+        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        proxies().client_addr(peer, &values)
+    }
+
+    proptest! {
+        #![proptest_config(crate::api::dto::properties::config())]
+
+        /// The client is the peer, an address the header spells, or unreadable; never invented,
+        /// and an untrusted peer is always the client itself.
+        #[test]
+        fn the_client_comes_from_the_peer_or_the_header(peer in any::<IpAddr>(), values in header()) {
+            let client = walk(peer, &values);
+            if !proxies().0.contains(peer) {
+                prop_assert_eq!(client, ClientAddr::Ip(peer.to_canonical()));
+            } else if let ClientAddr::Ip(ip) = client {
+                let spelled = values.iter().flat_map(|v| v.split(|b| *b == b','))
+                    .filter_map(|e| parse_entry(e.trim_ascii()))
+                    .any(|e| e == ip);
+                prop_assert!(ip == peer.to_canonical() || spelled, "{ip} from {values:?}");
+            }
+            // Buckets never panic, whatever the prefix.
+            for prefix in [0, 32, 64, 128, 255] {
+                let _ = client.bucket(prefix);
+            }
+        }
+
+        /// An unreadable hop where the client should stand fails closed, whatever came before.
+        #[test]
+        fn an_unreadable_rightmost_hop_is_unreadable(peer in 0u8..=255, values in header(), bad in unreadable()) {
+            let mut values = values;
+            values.push(bad);
+            let peer = IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer));
+            prop_assert_eq!(walk(peer, &values), ClientAddr::Unreadable);
+        }
+
+        /// A readable untrusted rightmost hop is the client, whatever forged history is left of it.
+        #[test]
+        fn forged_history_left_of_the_client_changes_nothing(
+            forged in header(),
+            client in any::<std::net::Ipv4Addr>().prop_filter("untrusted", |ip| ip.octets()[0] != 10),
+        ) {
+            let mut values = forged;
+            values.push(client.to_string().into_bytes());
+            let peer = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+            prop_assert_eq!(walk(peer, &values), ClientAddr::Ip(IpAddr::V4(client)));
+        }
+    }
+}
