@@ -13,14 +13,14 @@ use crate::config::{BruteForceSettings, CodeSettings, SendCapSettings, SessionSe
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::crypto::ServerSecret;
 use crate::error::{Error, Result, SendBudget};
-use crate::guard::{AccountKey, Caller, normalise_login};
+use crate::guard::{AccountKey, Admitted, Caller, normalise_login};
 use crate::metrics::Metrics;
 use crate::otp::OneTimeCode;
 use crate::password::{self, ClientHashParams};
 use crate::phone::MobilePhone;
 use crate::sms::outbox::{self, Outbox};
 use crate::sms::{SmsSender, text};
-use crate::store::{ClaimedMessage, CodeIssue, NewCode, NewMessage, SendCap, Store, UsedKey, User};
+use crate::store::{ClaimedMessage, CodeIssue, NewCode, NewMessage, PhoneSource, SendCap, Store, UsedKey, User};
 
 /// How the caller proves who they are. `Debug` leaves out passwords and keys.
 #[derive(Clone)]
@@ -83,6 +83,8 @@ impl std::fmt::Debug for PasswordProof {
 pub struct Identified {
     pub user: User,
     pub account: AccountKey,
+    /// What the attempt counted, for `refund`.
+    pub admitted: Admitted,
     pub login_key: Option<UsedKey>,
 }
 
@@ -238,8 +240,8 @@ impl AuthService {
     ///
     /// Brute-force accounting applies (see `guard`): the attempt is counted before the check,
     /// against the user once known (so the email and the id share one count), and a right
-    /// credential takes it back only when the caller says so (`credential_accepted`,
-    /// `login_succeeded`), so a right password does not wipe out the wrong codes sent with it.
+    /// credential takes it back only when the caller says so (`refund`, `login_succeeded`), so a
+    /// right password does not wipe out the wrong codes sent with it.
     pub async fn authenticate(&self, credentials: &Credentials, caller: &Caller) -> Result<Identified> {
         let login = credentials.login();
         let found = match login {
@@ -256,7 +258,7 @@ impl AuthService {
             (None, login) => AccountKey::of_login(login.unwrap_or_default()),
         };
         // Counted before the check, so concurrent guesses cannot slip past the limits.
-        self.admit(&account, login.is_some(), caller).await?;
+        let admitted = self.admit(&account, login.is_some(), caller).await?;
         let (user, login_key) = match credentials {
             Credentials::Password { proof, .. } => (self.check_password(found, proof).await?, None),
             Credentials::ConfirmKey { first, key, .. } => self.check_login_key(found, *first, key).await?,
@@ -266,7 +268,7 @@ impl AuthService {
         if user.disabled {
             return Err(Error::UserDisabled);
         }
-        Ok(Identified { user, account, login_key })
+        Ok(Identified { user, account, admitted, login_key })
     }
 
     /// An `Auth` confirm key from a login link: valid for the user's email, and unused.
@@ -307,7 +309,7 @@ impl AuthService {
         caller: &Caller,
     ) -> Result<SmsCodeSent> {
         let identified = self.authenticate(credentials, caller).await?;
-        self.credential_accepted(&identified, caller).await?;
+        self.refund(&identified.account, identified.admitted, caller).await?;
         let user = identified.user;
         if !self.sms_two_factor {
             return Err(Error::SmsTwoFactorDisabled);
@@ -353,6 +355,7 @@ impl AuthService {
             CodeIssue::SendCapReached { scope, limit, retry_at } => {
                 return Err(send_refused(user, caller, scope, limit, now, retry_at));
             }
+            CodeIssue::PhoneChanged => return Err(Error::PhoneChanged),
         };
         tracing::info!(user_id = %user.id, to = %phone.noise(), %message_id, "SMS code queued");
         // The message is durable now. The first attempt runs as its own task, so a dropped request
@@ -387,7 +390,13 @@ impl AuthService {
     fn send_caps(&self, user: &User, phone: &MobilePhone, caller: &Caller) -> Vec<SendCap> {
         const HOUR_MS: i64 = 3_600_000;
         let caps = &self.send_caps;
+        // A number bound to this user (activated, or an administrator's) is theirs: their own caps
+        // bound it. Any other number may be a stranger's, chosen by several accounts at once.
+        let bound = user.mobile_phone.as_deref() == Some(phone.e164())
+            && (user.phone_activated || user.phone_source == Some(PhoneSource::Admin));
+        let per_phone = if bound { 0 } else { caps.per_phone_per_hour };
         [
+            ("phone", phone.e164().to_owned(), per_phone),
             ("user", user.id.clone(), caps.per_user_per_hour),
             ("ip", caller.addr.bucket(self.brute_force.ipv6_prefix), caps.per_ip_per_hour),
             ("country", phone.country_code().to_string(), caps.per_country_per_hour),

@@ -251,6 +251,9 @@ impl Default for BruteForceSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SendCapSettings {
+    /// Per number a user chose and has not confirmed (several accounts may choose one number);
+    /// a number bound to its user (activated, or an administrator's) is bounded by `per_user`.
+    pub per_phone_per_hour: u32,
     pub per_user_per_hour: u32,
     pub per_ip_per_hour: u32,
     /// Per country calling code (`+44`, `+1`, ...): limits toll fraud aimed at one country.
@@ -260,7 +263,13 @@ pub struct SendCapSettings {
 
 impl Default for SendCapSettings {
     fn default() -> Self {
-        Self { per_user_per_hour: 10, per_ip_per_hour: 30, per_country_per_hour: 1_000, global_per_hour: 10_000 }
+        Self {
+            per_phone_per_hour: 10,
+            per_user_per_hour: 10,
+            per_ip_per_hour: 30,
+            per_country_per_hour: 1_000,
+            global_per_hour: 10_000,
+        }
     }
 }
 

@@ -56,6 +56,9 @@ pub enum Error {
     PhoneProvisioned,
     #[error("This mobile number is already in use by another account")]
     PhoneInUse,
+    /// An administrator changed the phone while the request was under way.
+    #[error("The user's mobile phone changed meanwhile; try again")]
+    PhoneChanged,
     #[error("{0}")]
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
@@ -107,6 +110,7 @@ impl Error {
             Error::PhoneAlreadyActivated => "PhoneAlreadyActivated",
             Error::PhoneProvisioned => "PhoneProvisioned",
             Error::PhoneInUse => "PhoneInUse",
+            Error::PhoneChanged => "PhoneChanged",
             Error::InvalidPhone(_) => "InvalidPhone",
             Error::Busy => "ServerBusy",
             Error::InvalidSignature => "InvalidSignature",

@@ -11,7 +11,9 @@
 
 use std::fmt;
 
-use crate::auth::{AuthService, Identified, seconds_until};
+use chrono::{DateTime, Utc};
+
+use crate::auth::{AuthService, seconds_until};
 use crate::captcha::{CaptchaError, CaptchaKind};
 use crate::client_ip::ClientAddr;
 use crate::error::{Error, Result};
@@ -68,6 +70,15 @@ impl AccountKey {
     }
 }
 
+/// What `admit` counted for one attempt, so that a right credential takes back exactly that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The (account, address) pair counted it (a CAPTCHA through a block counts nothing).
+    pair_counted: bool,
+    /// The account counted it, and this is the wait it set, if any.
+    account: Option<Option<DateTime<Utc>>>,
+}
+
 /// A login as typed, in the one spelling it is looked up and counted under.
 pub fn normalise_login(login: &str) -> String {
     login.trim().to_lowercase()
@@ -78,7 +89,7 @@ impl AuthService {
     /// an account) before the credentials are checked. Refused: a blocked pair without a valid
     /// CAPTCHA (429), an account that wants a CAPTCHA (403 `CaptchaRequired`) or a wait (429),
     /// a locked account (403 `AccountLocked`).
-    pub(crate) async fn admit(&self, account: &AccountKey, named: bool, caller: &Caller) -> Result<()> {
+    pub(crate) async fn admit(&self, account: &AccountKey, named: bool, caller: &Caller) -> Result<Admitted> {
         let now = self.clock.now();
         let settings = &self.brute_force;
         let mut human = None;
@@ -99,25 +110,41 @@ impl AuthService {
             tracing::info!(client = %caller.addr, "login attempt refused: blocked after too many failures");
             return Err(Error::RateLimited { retry_after_secs: seconds_until(now, until), budget: None });
         }
+        let mut admitted = Admitted { pair_counted: blocked.is_none(), account: None };
         if !named {
-            return Ok(());
+            return Ok(admitted);
         }
         let rule = self.account_rule();
-        let mut admission = self.store.admit_account_attempt(account.as_str(), now, &rule, false).await?;
-        if admission == AccountAdmission::CaptchaNeeded && self.is_human(caller, &mut human).await? {
-            admission = self.store.admit_account_attempt(account.as_str(), now, &rule, true).await?;
+        let mut admission = self.store.admit_account_attempt(account.as_str(), now, &rule, false).await;
+        if admission.as_ref().is_ok_and(|a| *a == AccountAdmission::CaptchaNeeded) {
+            admission = match self.is_human(caller, &mut human).await {
+                Ok(true) => self.store.admit_account_attempt(account.as_str(), now, &rule, true).await,
+                Ok(false) => Ok(AccountAdmission::CaptchaNeeded),
+                Err(e) => {
+                    self.refund(account, admitted, caller).await?;
+                    return Err(e);
+                }
+            };
         }
-        match admission {
-            AccountAdmission::Admitted => Ok(()),
-            AccountAdmission::CaptchaNeeded => Err(Error::CaptchaRequired),
+        let refused = match admission? {
+            AccountAdmission::Admitted { wait_set } => {
+                admitted.account = Some(wait_set);
+                return Ok(admitted);
+            }
+            AccountAdmission::CaptchaNeeded => Error::CaptchaRequired,
             AccountAdmission::Wait(until) => {
-                Err(Error::RateLimited { retry_after_secs: seconds_until(now, until), budget: None })
+                Error::RateLimited { retry_after_secs: seconds_until(now, until), budget: None }
             }
             AccountAdmission::Locked => {
-                tracing::warn!(account = account.as_str(), "login attempt refused: account locked");
-                Err(Error::AccountLocked)
+                // A known user's id; never an unknown login as typed (it may be a password).
+                let user = account.as_str().strip_prefix("user:").unwrap_or("(unknown login)");
+                tracing::warn!(user, "login attempt refused: account locked");
+                Error::AccountLocked
             }
-        }
+        };
+        // The attempt never reached the credentials: the address's count takes it back too.
+        self.refund(account, admitted, caller).await?;
+        Err(refused)
     }
 
     /// Whether the request carries a CAPTCHA answer that verifies; false without one or without a
@@ -154,19 +181,23 @@ impl AuthService {
         }
     }
 
-    /// The credentials were right, but no session starts yet (a code is on its way, a phone is to
-    /// be set): the attempt was no failure and is taken back. Nothing is cleared: the failures
-    /// stay, and only a session forgets them.
-    pub(crate) async fn credential_accepted(&self, identified: &Identified, caller: &Caller) -> Result<()> {
-        let account = identified.account.as_str();
-        self.store.refund_login_attempt(account, &caller.addr.bucket(self.brute_force.ipv6_prefix)).await?;
-        self.store.refund_account_attempt(account, self.clock.now()).await?;
+    /// The attempt was no failure (the credentials were right but no session starts yet: a code is
+    /// on its way, a phone is to be set): what `admit` counted is taken back, and the wait it set.
+    /// Nothing is cleared: the failures stay, and only a session forgets them.
+    pub(crate) async fn refund(&self, account: &AccountKey, admitted: Admitted, caller: &Caller) -> Result<()> {
+        if admitted.pair_counted {
+            let bucket = caller.addr.bucket(self.brute_force.ipv6_prefix);
+            self.store.refund_login_attempt(account.as_str(), &bucket).await?;
+        }
+        if let Some(wait_set) = admitted.account {
+            self.store.refund_account_attempt(account.as_str(), self.clock.now(), wait_set).await?;
+        }
         Ok(())
     }
 
     /// A session started: the account's failures, and those of this address, are forgotten.
-    pub(crate) async fn login_succeeded(&self, identified: &Identified, caller: &Caller) -> Result<()> {
-        let account = identified.account.as_str();
+    pub(crate) async fn login_succeeded(&self, account: &AccountKey, caller: &Caller) -> Result<()> {
+        let account = account.as_str();
         self.store.clear_login_failures(account, &caller.addr.bucket(self.brute_force.ipv6_prefix)).await?;
         self.store.clear_account_failures(account).await?;
         Ok(())

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::auth::{AuthService, Credentials};
 use crate::confirm::{self, ConfirmType, KeyCheck};
 use crate::error::{Error, Result};
-use crate::guard::Caller;
+use crate::guard::{AccountKey, Caller};
 use crate::otp;
 use crate::phone::MobilePhone;
 use crate::session::SessionToken;
@@ -53,10 +53,10 @@ impl AuthService {
         // An unreadable client is in no range: it never skips the second factor.
         if !self.sms_two_factor || caller.addr.is_in(&self.two_factor_exempt) {
             let (token, expires_at) = self.start_session(user, identified.login_key.as_ref()).await?;
-            self.login_succeeded(&identified, caller).await?;
+            self.login_succeeded(&identified.account, caller).await?;
             return Ok(LoginStep::Session { token, expires_at });
         }
-        self.credential_accepted(&identified, caller).await?;
+        self.refund(&identified.account, identified.admitted, caller).await?;
         // An activated phone, or one an administrator put on file, gets the code: whoever has the
         // password cannot swap in a number of their own. Without either, the user chooses one.
         let bound = user.phone_activated || user.phone_source == Some(PhoneSource::Admin);
@@ -106,9 +106,13 @@ impl AuthService {
         if !self.sms.is_configured() {
             return Err(Error::SmsNotConfigured);
         }
+        // Counted like a login attempt from this address, so that refusals (which say whether a
+        // number belongs to some account) cannot be asked for at will; a phone set is taken back.
+        let account = AccountKey::of_user(&user.id);
+        let admitted = self.admit(&account, false, caller).await?;
         // One conditional statement: a phone activated or provisioned meanwhile is never overwritten.
         match self.store.set_unactivated_phone(&user.id, phone.e164()).await? {
-            PhoneChange::Set => {}
+            PhoneChange::Set => self.refund(&account, admitted, caller).await?,
             PhoneChange::NoSuchUser => return Err(Error::InvalidConfirmKey),
             PhoneChange::Activated => return Err(Error::PhoneAlreadyActivated),
             PhoneChange::Provisioned => return Err(Error::PhoneProvisioned),
@@ -203,7 +207,7 @@ impl AuthService {
             // A concurrent request redeemed this code (or used this login link) first.
             return Err(Error::AuthenticationFailed);
         }
-        self.login_succeeded(&identified, caller).await?;
+        self.login_succeeded(&identified.account, caller).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "SMS code accepted; session started");
         Ok(SessionIssued {
             token,

@@ -11,6 +11,7 @@ use docspace_auth_server::clock::SystemClock;
 use docspace_auth_server::config::{Overrides, Settings};
 use docspace_auth_server::phone::MobilePhone;
 use docspace_auth_server::startup::{Application, build_auth_service};
+use docspace_auth_server::store::PhoneSource;
 use docspace_auth_server::users::NewUser;
 use docspace_auth_server::{store, telemetry};
 
@@ -203,19 +204,26 @@ async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List => {
             let users = auth.store().list_users().await?;
-            println!("{:<36}  {:<32}  {:<16}  {:<9}  status", "id", "email", "phone", "activated");
+            println!("{:<36}  {:<32}  {:<16}  {:<12}  status", "id", "email", "phone", "phone state");
             for u in &users {
                 let status = match (u.disabled, auth.is_locked(u).await?) {
                     (true, _) => "disabled",
                     (false, true) => "locked",
                     (false, false) => "active",
                 };
+                // An unconfirmed number the user chose can be replaced by them; an admin's binds.
+                let phone_state = match (&u.mobile_phone, u.phone_activated, u.phone_source) {
+                    (None, ..) => "-",
+                    (Some(_), true, _) => "activated",
+                    (Some(_), false, Some(PhoneSource::User)) => "unconfirmed",
+                    (Some(_), false, _) => "set by admin",
+                };
                 println!(
-                    "{:<36}  {:<32}  {:<16}  {:<9}  {status}",
+                    "{:<36}  {:<32}  {:<16}  {:<12}  {status}",
                     u.id,
                     u.email,
                     u.mobile_phone.as_deref().unwrap_or("-"),
-                    if u.phone_activated { "yes" } else { "no" },
+                    phone_state,
                 );
             }
             println!("{} user(s)", users.len());

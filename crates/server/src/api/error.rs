@@ -27,7 +27,9 @@ impl ResponseError for Error {
             | Error::ProviderNotSupported(_)
             | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
             Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
-            Error::PhoneAlreadyActivated | Error::PhoneProvisioned | Error::PhoneInUse => StatusCode::CONFLICT,
+            Error::PhoneAlreadyActivated | Error::PhoneProvisioned | Error::PhoneInUse | Error::PhoneChanged => {
+                StatusCode::CONFLICT
+            }
             Error::UserDisabled
             | Error::SmsTwoFactorDisabled
             | Error::InvalidRecaptcha

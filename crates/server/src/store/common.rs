@@ -54,8 +54,24 @@ pub(super) const UPSERT_ACCOUNT: &str = "INSERT INTO account_failures (account, 
      VALUES ($1, $2, $3, $4) ON CONFLICT (account) DO UPDATE SET failures = excluded.failures, \
      next_allowed_at = excluded.next_allowed_at, updated_at = excluded.updated_at";
 
+/// Takes back one attempt of account $1 at $2, and the wait it set ($3, -1 for none) if that is
+/// still the account's: a later attempt's wait stays.
 pub(super) const REFUND_ACCOUNT: &str = "UPDATE account_failures \
-     SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END, updated_at = $2 WHERE account = $1";
+     SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END, \
+     next_allowed_at = CASE WHEN next_allowed_at = $3 THEN 0 ELSE next_allowed_at END, updated_at = $2 \
+     WHERE account = $1";
+
+/// Whether user $1's phone is still $2.
+pub(super) const PHONE_ON_FILE: &str = "SELECT 1 FROM users WHERE id = $1 AND mobile_phone = $2";
+
+/// Consumes code $2 of user $3 at $1 if it is live and went to the phone the user has now: a code
+/// sent to a number since replaced logs nobody in.
+pub(super) const CONSUME_CODE: &str = "UPDATE sms_codes SET consumed_at = $1 \
+     WHERE id = $2 AND user_id = $3 AND consumed_at IS NULL AND expires_at > $1 \
+     AND phone = (SELECT mobile_phone FROM users WHERE id = $3) RETURNING phone";
+
+/// A removed user's ($1) failure count goes with it.
+pub(super) const FORGET_USER_ACCOUNT: &str = "DELETE FROM account_failures WHERE account = 'user:' || $1";
 
 pub(super) const CLEAR_ACCOUNT: &str = "DELETE FROM account_failures WHERE account = $1 RETURNING failures";
 

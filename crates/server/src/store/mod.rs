@@ -126,8 +126,9 @@ impl AccountRule {
 /// What the account-wide count says of one more attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountAdmission {
-    /// Counted as a failure until the attempt succeeds.
-    Admitted,
+    /// Counted as a failure until the attempt succeeds; `wait_set` is the wait this attempt put
+    /// on the account (no CAPTCHA configured), which a right credential takes back with it.
+    Admitted { wait_set: Option<DateTime<Utc>> },
     /// A valid CAPTCHA is needed; nothing was counted.
     CaptchaNeeded,
     /// Not before then; nothing was counted.
@@ -211,6 +212,8 @@ pub enum CodeIssue {
     CapReached { retry_at: DateTime<Utc> },
     /// A send cap (`scope`) is used up until `retry_at`.
     SendCapReached { scope: &'static str, limit: u32, retry_at: DateTime<Utc> },
+    /// The phone is no longer the user's (an administrator changed it meanwhile): nothing stored.
+    PhoneChanged,
 }
 
 /// A code that can still be redeemed.
@@ -367,7 +370,8 @@ pub trait Store: Send + Sync + 'static {
     /// The user's codes that are unexpired and unconsumed at `now`, oldest first.
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;
 
-    /// In one transaction: consumes code `code_id` if it is still live at `session.created_at`,
+    /// In one transaction: consumes code `code_id` if it is still live at `session.created_at`
+    /// and went to the phone the user has now,
     /// kills the user's other live codes, activates the phone the code went to (unless another
     /// user activated that number first), clears the user's
     /// wrong-code count, burns `used_key` and starts `session`. False, changing nothing, when the
@@ -426,8 +430,15 @@ pub trait Store: Send + Sync + 'static {
         captcha_passed: bool,
     ) -> StoreResult<AccountAdmission>;
 
-    /// Takes back one admitted attempt whose credential was right (no session yet).
-    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Takes back one admitted attempt whose credential was right (no session yet), and the wait
+    /// it set (`wait_set`, if the account still has that one): a right password never delays the
+    /// code step that follows it.
+    async fn refund_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        wait_set: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
 
     /// Forgets the account's failures (a successful login, or `user unlock`); the count it had.
     async fn clear_account_failures(&self, account: &str) -> StoreResult<u32>;

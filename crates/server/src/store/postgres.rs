@@ -80,6 +80,24 @@ fn phone_lock(phone: &str) -> i64 {
     lock_key("phone", &[phone])
 }
 
+fn account_lock(account: &str) -> i64 {
+    lock_key("account", &[account])
+}
+
+fn login_lock(login: &str, ip: &str) -> i64 {
+    lock_key("login", &[login, ip])
+}
+
+/// Runs `sql` (binding `login`, `ip`) under the (login, address) lock, so that it never lands
+/// between an admission's read and its write.
+async fn under_login_lock(pool: &PgPool, sql: &str, login: &str, ip: &str) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, vec![login_lock(login, ip)]).await?;
+    sqlx::query(sql).bind(login).bind(ip).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Inside a transaction: burns the key (false when it was used already) and inserts the session.
 async fn burn_key_and_insert_session(
     tx: &mut Transaction<'_, Postgres>,
@@ -216,7 +234,13 @@ impl Store for PostgresStore {
     }
 
     async fn set_unactivated_phone(&self, user_id: &str, phone: &str) -> StoreResult<PhoneChange> {
-        let result = sqlx::query(common::SET_OWN_PHONE).bind(phone).bind(user_id).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        // The order `redeem_code` takes them in; under the number's lock no other user activates
+        // it between the check and the write.
+        lock(&mut tx, vec![user_lock(user_id)]).await?;
+        lock(&mut tx, vec![phone_lock(phone)]).await?;
+        let result = sqlx::query(common::SET_OWN_PHONE).bind(phone).bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         if result.rows_affected() == 1 {
             return Ok(PhoneChange::Set);
         }
@@ -228,6 +252,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         lock(&mut tx, vec![user_lock(user_id)]).await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query(common::FORGET_USER_ACCOUNT).bind(user_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
@@ -254,6 +279,15 @@ impl Store for PostgresStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // A request that read the user before an administrator changed the phone sends nothing.
+        let on_file: Option<i32> = sqlx::query_scalar(common::PHONE_ON_FILE)
+            .bind(&code.user_id)
+            .bind(&code.phone)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if on_file.is_none() {
+            return Ok(CodeIssue::PhoneChanged);
+        }
         // Send caps first: a refused request must not count against them.
         let mut counted = Vec::with_capacity(caps.len());
         for cap in caps {
@@ -525,15 +559,12 @@ impl Store for PostgresStore {
         // one of the two at a time, always locking the user before any row.
         lock(&mut tx, vec![user_lock(&session.user_id)]).await?;
         // A concurrent redemption of this code waits for this row, then finds it consumed.
-        let phone: Option<String> = sqlx::query_scalar(
-            "UPDATE sms_codes SET consumed_at = $1 \
-             WHERE id = $2 AND user_id = $3 AND consumed_at IS NULL AND expires_at > $1 RETURNING phone",
-        )
-        .bind(now)
-        .bind(code_id)
-        .bind(&session.user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let phone: Option<String> = sqlx::query_scalar(common::CONSUME_CODE)
+            .bind(now)
+            .bind(code_id)
+            .bind(&session.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(phone) = phone else {
             return Ok(false);
         };
@@ -615,7 +646,7 @@ impl Store for PostgresStore {
         let now = to_millis(now);
         let mut tx = self.pool.begin().await?;
         // One attempt of the pair at a time: the read below and the write after it are one step.
-        lock(&mut tx, vec![lock_key("login", &[login, ip])]).await?;
+        lock(&mut tx, vec![login_lock(login, ip)]).await?;
         let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT failures, window_ends_at, blocked_until FROM login_failures WHERE login = $1 AND ip = $2",
         )
@@ -647,17 +678,11 @@ impl Store for PostgresStore {
     }
 
     async fn refund_login_attempt(&self, login: &str, ip: &str) -> StoreResult<()> {
-        sqlx::query(common::REFUND_LOGIN_ATTEMPT).bind(login).bind(ip).execute(&self.pool).await?;
-        Ok(())
+        under_login_lock(&self.pool, common::REFUND_LOGIN_ATTEMPT, login, ip).await
     }
 
     async fn clear_login_failures(&self, login: &str, ip: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE login = $1 AND ip = $2")
-            .bind(login)
-            .bind(ip)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        under_login_lock(&self.pool, "DELETE FROM login_failures WHERE login = $1 AND ip = $2", login, ip).await
     }
 
     async fn admit_account_attempt(
@@ -670,7 +695,7 @@ impl Store for PostgresStore {
         let now = to_millis(now);
         let mut tx = self.pool.begin().await?;
         // One attempt of the account at a time, whichever instance: the read and the write are one step.
-        lock(&mut tx, vec![lock_key("account", &[account])]).await?;
+        lock(&mut tx, vec![account_lock(account)]).await?;
         let row: Option<(i64, i64)> =
             sqlx::query_as(common::SELECT_ACCOUNT).bind(account).fetch_optional(&mut *tx).await?;
         let (failures, next_allowed_at) = match common::admit_account_attempt(row, now, rule, captcha_passed) {
@@ -685,17 +710,35 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(AccountAdmission::Admitted)
+        let wait_set = (next_allowed_at > 0).then(|| from_millis(next_allowed_at));
+        Ok(AccountAdmission::Admitted { wait_set })
     }
 
-    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(common::REFUND_ACCOUNT).bind(account).bind(to_millis(now)).execute(&self.pool).await?;
+    async fn refund_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        wait_set: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Under the admission's lock: its read and write never straddle this.
+        lock(&mut tx, vec![account_lock(account)]).await?;
+        sqlx::query(common::REFUND_ACCOUNT)
+            .bind(account)
+            .bind(to_millis(now))
+            .bind(wait_set.map_or(-1, to_millis))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn clear_account_failures(&self, account: &str) -> StoreResult<u32> {
+        let mut tx = self.pool.begin().await?;
+        lock(&mut tx, vec![account_lock(account)]).await?;
         let failures: Option<i64> =
-            sqlx::query_scalar(common::CLEAR_ACCOUNT).bind(account).fetch_optional(&self.pool).await?;
+            sqlx::query_scalar(common::CLEAR_ACCOUNT).bind(account).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
         Ok(common::count(failures.unwrap_or(0)))
     }
 

@@ -163,7 +163,10 @@ impl Store for SqliteStore {
     }
 
     async fn remove_user(&self, user_id: &str) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&self.pool).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let result = sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query(common::FORGET_USER_ACCOUNT).bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -183,6 +186,15 @@ impl Store for SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // A request that read the user before an administrator changed the phone sends nothing.
+        let on_file: Option<i32> = sqlx::query_scalar(common::PHONE_ON_FILE)
+            .bind(&code.user_id)
+            .bind(&code.phone)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if on_file.is_none() {
+            return Ok(CodeIssue::PhoneChanged);
+        }
         // Send caps first: a refused request must not count against them.
         let mut counted = Vec::with_capacity(caps.len());
         for cap in caps {
@@ -432,15 +444,12 @@ impl Store for SqliteStore {
     async fn redeem_code(&self, code_id: &str, session: &NewSession, used_key: Option<&UsedKey>) -> StoreResult<bool> {
         let now = to_millis(session.created_at);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let phone: Option<String> = sqlx::query_scalar(
-            "UPDATE sms_codes SET consumed_at = ?1 \
-             WHERE id = ?2 AND user_id = ?3 AND consumed_at IS NULL AND expires_at > ?1 RETURNING phone",
-        )
-        .bind(now)
-        .bind(code_id)
-        .bind(&session.user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let phone: Option<String> = sqlx::query_scalar(common::CONSUME_CODE)
+            .bind(now)
+            .bind(code_id)
+            .bind(&session.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(phone) = phone else {
             return Ok(false);
         };
@@ -587,11 +596,22 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(AccountAdmission::Admitted)
+        let wait_set = (next_allowed_at > 0).then(|| from_millis(next_allowed_at));
+        Ok(AccountAdmission::Admitted { wait_set })
     }
 
-    async fn refund_account_attempt(&self, account: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(common::REFUND_ACCOUNT).bind(account).bind(to_millis(now)).execute(&self.pool).await?;
+    async fn refund_account_attempt(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        wait_set: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        sqlx::query(common::REFUND_ACCOUNT)
+            .bind(account)
+            .bind(to_millis(now))
+            .bind(wait_set.map_or(-1, to_millis))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -117,8 +117,13 @@ async fn a_valid_captcha_lets_a_person_through_a_block(backend: Backend) {
     assert_eq!(requests[1]["response"], "human");
     assert_eq!(requests[1]["remoteip"], "127.0.0.1");
 
-    // The successful login cleared the count: the next request needs no CAPTCHA.
-    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    // Sending a code clears nothing: the block stands until a login succeeds, which clears it.
+    assert_error(app.send_sms(&login_body()).await, 429, "RateLimited").await;
+    let mut code_login = body.clone();
+    code_login["code"] = json!(app.last_code());
+    let response = app.post_raw("/api/2.0/authentication/code", "application/json", code_login.to_string()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200, "the login cleared the count");
 }
 
 #[backend_test]

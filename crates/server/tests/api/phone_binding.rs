@@ -123,6 +123,11 @@ async fn a_number_another_user_activated_is_refused_everywhere(backend: Backend)
     assert_error(app.setphone(&activation, PHONE).await, 409, "PhoneInUse").await;
     assert_eq!(app.phone_of(EMAIL).await, (None, false));
     assert_eq!(app.outbox().len(), sent, "nothing sent to bob's phone");
+    // Whether a number belongs to some account cannot be asked at will: refusals count.
+    for _ in 0..4 {
+        assert_error(app.setphone(&activation, PHONE).await, 409, "PhoneInUse").await;
+    }
+    assert_error(app.setphone(&activation, PHONE).await, 429, "RateLimited").await;
 
     // Administrators cannot hand it out either.
     let error = app.auth.set_user_phone(EMAIL, Some(PHONE)).await.unwrap_err().to_string();
@@ -158,4 +163,28 @@ async fn another_account_filling_a_number_with_codes_does_not_lock_its_owner_out
     let response = app.send_sms(&login_body()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-ratelimit-remaining"], "5");
+}
+
+#[backend_test]
+async fn a_number_several_accounts_chose_has_an_hourly_cap_its_owner_does_not_share(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.send_caps.per_phone_per_hour = 2).await;
+    app.add_alice().await;
+    let mut refused = None;
+    for stranger in ["mallory@example.com", "trudy@example.com"] {
+        app.add_user(stranger, None, false).await;
+        let activation = app.step(stranger).await["confirmUrl"].as_str().unwrap().to_owned();
+        let response = app.setphone(&activation, PHONE).await;
+        if response.status() != 200 {
+            refused = Some(response);
+            continue;
+        }
+        assert_eq!(app.send_sms(&json!({"userName": stranger, "password": PASSWORD})).await.status(), 200);
+    }
+    // Mallory's two codes used up the number's hour; Trudy's choice of it sends nothing.
+    let response = refused.expect("the third code to the number is refused");
+    assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+    assert_error(response, 429, "RateLimited").await;
+    assert_eq!(app.outbox().len(), 2);
+    // Alice's number is bound to her: her own caps bound it, not the strangers'.
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
 }

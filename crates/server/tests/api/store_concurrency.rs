@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use docspace_auth_server::store::{
-    self, AccountAdmission, AccountRule, CodeFailure, CodeIssue, NewCode, NewMessage, NewSession, PhoneSource, SendCap,
-    Store, User,
+    self, AccountAdmission, AccountRule, CodeFailure, CodeIssue, NewCode, NewMessage, NewSession, PhoneChange,
+    PhoneSource, SendCap, Store, User,
 };
 
 use crate::helpers::*;
@@ -118,10 +118,10 @@ async fn concurrent_sends_count_exactly_against_their_caps(backend: Backend) {
     let stores = Stores::open(backend).await;
     // Different phones, so only the caps limit: 7 globally, and every one counts for the user.
     let issues = stores
-        .race(20, |i, store| async move {
-            let (code, message) = new_code(&format!("+4474001234{i:02}"));
+        .race(20, |_, store| async move {
+            let (code, message) = new_code(PHONE_E164);
             let caps = [hourly("user", "u1", 100), hourly("global", "", 7)];
-            store.issue_code(&code, &message, 6, &caps).await.unwrap()
+            store.issue_code(&code, &message, 100, &caps).await.unwrap()
         })
         .await;
     assert_eq!(issues.iter().filter(|i| matches!(i, CodeIssue::Issued { .. })).count(), 7, "{issues:?}");
@@ -134,8 +134,8 @@ async fn concurrent_sends_count_exactly_against_their_caps(backend: Backend) {
     // The user's counter holds exactly the 7 sent: an 8th fits under a limit of 8, a 9th does not.
     let store = stores.any();
     for expected_issued in [true, false] {
-        let (code, message) = new_code("+447400123499");
-        let issue = store.issue_code(&code, &message, 6, &[hourly("user", "u1", 8)]).await.unwrap();
+        let (code, message) = new_code(PHONE_E164);
+        let issue = store.issue_code(&code, &message, 100, &[hourly("user", "u1", 8)]).await.unwrap();
         assert_eq!(matches!(issue, CodeIssue::Issued { .. }), expected_issued, "{issue:?}");
     }
 }
@@ -209,9 +209,9 @@ async fn concurrent_redemptions_of_a_code_start_one_session(backend: Backend) {
 #[backend_test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_workers_never_claim_a_message_twice(backend: Backend) {
     let stores = Stores::open(backend).await;
-    for i in 0..30 {
-        let (code, message) = new_code(&format!("+4474001234{i:02}"));
-        stores.any().issue_code(&code, &message, 6, &[]).await.unwrap();
+    for _ in 0..30 {
+        let (code, message) = new_code(PHONE_E164);
+        stores.any().issue_code(&code, &message, 100, &[]).await.unwrap();
     }
     // Eight workers claim until they find nothing due; a last sweep picks up anything left.
     let now = start_time();
@@ -248,7 +248,7 @@ async fn concurrent_attempts_on_an_account_pass_its_thresholds_exactly(backend: 
     let answers = stores
         .race(20, |_, store| async move { store.admit_account_attempt("user:u1", now, &rule, false).await.unwrap() })
         .await;
-    let admitted = answers.iter().filter(|a| **a == AccountAdmission::Admitted).count();
+    let admitted = answers.iter().filter(|a| matches!(a, AccountAdmission::Admitted { .. })).count();
     assert_eq!(admitted, 10, "{answers:?}");
     let waits = answers.iter().filter(|a| **a == AccountAdmission::Wait(now + Duration::seconds(1))).count();
     assert_eq!(waits, 10, "{answers:?}");
@@ -259,36 +259,40 @@ async fn concurrent_attempts_on_an_account_pass_its_thresholds_exactly(backend: 
     let answers = stores
         .race(20, |_, store| async move { store.admit_account_attempt("user:u1", now, &rule, true).await.unwrap() })
         .await;
-    assert_eq!(answers.iter().filter(|a| **a == AccountAdmission::Admitted).count(), 5, "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| matches!(a, AccountAdmission::Admitted { .. })).count(), 5, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| **a == AccountAdmission::Locked).count(), 15, "{answers:?}");
     let store = stores.any();
     assert_eq!(store.clear_account_failures("user:u1").await.unwrap(), 15);
-    assert_eq!(store.admit_account_attempt("user:u1", now, &rule, false).await.unwrap(), AccountAdmission::Admitted);
+    let admitted = store.admit_account_attempt("user:u1", now, &rule, false).await.unwrap();
+    assert_eq!(admitted, AccountAdmission::Admitted { wait_set: None });
 }
 
 #[backend_test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_users_racing_to_activate_one_number_activate_it_once(backend: Backend) {
+async fn users_racing_to_activate_one_number_activate_it_once(backend: Backend) {
     let stores = Stores::open(backend).await;
-    let mut second = user("u2");
-    second.email = "u2@example.com".into();
-    stores.any().insert_user(&second).await.unwrap();
-    let mut codes = Vec::new();
-    for user_id in ["u1", "u2"] {
+    let mut codes = vec![("u1".to_owned(), String::new())];
+    for i in 2..=6 {
+        let mut other = user(&format!("u{i}"));
+        other.email = format!("u{i}@example.com");
+        stores.any().insert_user(&other).await.unwrap();
+        codes.push((other.id, String::new()));
+    }
+    for (user_id, code_id) in &mut codes {
         let (mut code, message) = new_code(PHONE_E164);
-        code.user_id = user_id.into();
+        code.user_id = user_id.clone();
         stores.any().issue_code(&code, &message, 6, &[]).await.unwrap();
-        codes.push((user_id, code.id));
+        *code_id = code.id;
     }
     let codes = Arc::new(codes);
     let redeemed = stores
-        .race(2, |i, store| {
+        .race(6, |i, store| {
             let codes = codes.clone();
             async move {
                 let (user_id, code_id) = &codes[i];
                 let session = NewSession {
                     id: format!("s{i}"),
                     token_hash: format!("t{i}"),
-                    user_id: (*user_id).into(),
+                    user_id: user_id.clone(),
                     created_at: start_time(),
                     expires_at: start_time() + Duration::hours(1),
                 };
@@ -296,7 +300,50 @@ async fn two_users_racing_to_activate_one_number_activate_it_once(backend: Backe
             }
         })
         .await;
-    assert_eq!(redeemed, [true, true], "both codes log in");
+    // Each proved the number with its own code; only one may own it.
+    assert!(redeemed.iter().all(|r| *r), "{redeemed:?}");
     let users = stores.any().list_users().await.unwrap();
     assert_eq!(users.iter().filter(|u| u.phone_activated).count(), 1, "{users:?}");
+}
+
+#[backend_test]
+async fn a_code_to_a_number_no_longer_on_file_neither_issues_nor_redeems(backend: Backend) {
+    let stores = Stores::open(backend).await;
+    let store = stores.any();
+    // A number the user chose (replacing it kills no code, unlike an administrator's change).
+    store.set_mobile_phone("u1", None, start_time()).await.unwrap();
+    assert_eq!(store.set_unactivated_phone("u1", PHONE_E164).await.unwrap(), PhoneChange::Set);
+    let (code, message) = new_code(PHONE_E164);
+    assert!(matches!(store.issue_code(&code, &message, 6, &[]).await.unwrap(), CodeIssue::Issued { .. }));
+    assert_eq!(store.set_unactivated_phone("u1", "+447400123456").await.unwrap(), PhoneChange::Set);
+    let (late, late_message) = new_code(PHONE_E164);
+    assert_eq!(store.issue_code(&late, &late_message, 6, &[]).await.unwrap(), CodeIssue::PhoneChanged);
+    let session = NewSession {
+        id: "s".into(),
+        token_hash: "t".into(),
+        user_id: "u1".into(),
+        created_at: start_time(),
+        expires_at: start_time() + Duration::hours(1),
+    };
+    assert!(!store.redeem_code(&code.id, &session, None).await.unwrap());
+    assert_eq!(store.live_codes("u1", start_time()).await.unwrap().len(), 1, "nothing consumed");
+}
+
+#[backend_test]
+async fn a_right_credential_takes_back_its_attempt_and_only_its_own_wait(backend: Backend) {
+    let stores = Stores::open(backend).await;
+    let store = stores.any();
+    let rule = AccountRule { captcha_after: 1, lock_after: 0, captcha: false, max_delay_ms: 3_600_000 };
+    let (now, later) = (start_time(), start_time() + Duration::seconds(1));
+    let admit = |at| store.admit_account_attempt("user:u1", at, &rule, false);
+    assert_eq!(admit(now).await.unwrap(), AccountAdmission::Admitted { wait_set: Some(later) });
+    let AccountAdmission::Admitted { wait_set } = admit(later).await.unwrap() else { panic!("admitted") };
+    assert_eq!(wait_set, Some(later + Duration::seconds(2)));
+    // The right password: no failure, and no wait before the code step.
+    store.refund_account_attempt("user:u1", later, wait_set).await.unwrap();
+    assert_eq!(store.account_failures("user:u1").await.unwrap(), 1);
+    assert_eq!(admit(later).await.unwrap(), AccountAdmission::Admitted { wait_set });
+    // A refund for an older attempt leaves this later attempt's wait alone.
+    store.refund_account_attempt("user:u1", later, Some(later)).await.unwrap();
+    assert_eq!(admit(later).await.unwrap(), AccountAdmission::Wait(later + Duration::seconds(2)));
 }
