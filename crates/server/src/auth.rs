@@ -398,7 +398,7 @@ impl AuthService {
         [
             ("phone", phone.e164().to_owned(), per_phone),
             ("user", user.id.clone(), caps.per_user_per_hour),
-            ("ip", caller.addr.bucket(self.brute_force.ipv6_prefix), caps.per_ip_per_hour),
+            ("ip", self.client_bucket(caller), caps.per_ip_per_hour),
             ("country", phone.country_code().to_string(), caps.per_country_per_hour),
             ("global", String::new(), caps.global_per_hour),
         ]

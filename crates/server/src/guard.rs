@@ -7,7 +7,8 @@
 //!   `account_lock_after` the account is locked until an administrator unlocks it.
 //!
 //! A right credential takes its attempt back from both counts, so they hold failures only; only a
-//! session clears them. Sending a new code never does. A valid CAPTCHA lets a person through a pair's block and the account's CAPTCHA rule.
+//! session clears them. Sending a new code never does. A valid CAPTCHA lets a person through a
+//! pair's block and the account's CAPTCHA rule.
 
 use std::fmt;
 
@@ -97,7 +98,7 @@ impl AuthService {
             .store
             .admit_login_attempt(
                 account.as_str(),
-                &caller.addr.bucket(settings.ipv6_prefix),
+                &self.client_bucket(caller),
                 now,
                 i64::from(settings.window_seconds) * 1000,
                 settings.max_failures,
@@ -172,6 +173,11 @@ impl AuthService {
         Ok(human)
     }
 
+    /// The key per-address limits count `caller` under (IPv6 per network).
+    pub(crate) fn client_bucket(&self, caller: &Caller) -> String {
+        caller.addr.bucket(self.brute_force.ipv6_prefix)
+    }
+
     fn account_rule(&self) -> AccountRule {
         AccountRule {
             captcha_after: self.brute_force.account_captcha_after,
@@ -186,8 +192,7 @@ impl AuthService {
     /// Nothing is cleared: the failures stay, and only a session forgets them.
     pub(crate) async fn refund(&self, account: &AccountKey, admitted: Admitted, caller: &Caller) -> Result<()> {
         if admitted.pair_counted {
-            let bucket = caller.addr.bucket(self.brute_force.ipv6_prefix);
-            self.store.refund_login_attempt(account.as_str(), &bucket).await?;
+            self.store.refund_login_attempt(account.as_str(), &self.client_bucket(caller)).await?;
         }
         if let Some(wait_set) = admitted.account {
             self.store.refund_account_attempt(account.as_str(), self.clock.now(), wait_set).await?;
@@ -198,7 +203,7 @@ impl AuthService {
     /// A session started: the account's failures, and those of this address, are forgotten.
     pub(crate) async fn login_succeeded(&self, account: &AccountKey, caller: &Caller) -> Result<()> {
         let account = account.as_str();
-        self.store.clear_login_failures(account, &caller.addr.bucket(self.brute_force.ipv6_prefix)).await?;
+        self.store.clear_login_failures(account, &self.client_bucket(caller)).await?;
         self.store.clear_account_failures(account).await?;
         Ok(())
     }
