@@ -367,6 +367,8 @@ impl AuthService {
             attempts: 1,
             created_at: now,
             expires_at: new_code.expires_at,
+            // From before the commit, which may have waited: the attempt gets only what is left.
+            claimed_until: message.claimed_until,
         };
         self.metrics.sms_queued.inc();
         match self.outbox.spawn_attempt(claimed).await {

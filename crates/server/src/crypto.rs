@@ -26,6 +26,8 @@ pub enum Purpose {
     ConfirmKey,
     /// Encryption of queued SMS texts (they carry codes).
     SmsOutbox,
+    /// The fingerprint stored in the database, by which instances with another secret are refused.
+    SecretFingerprint,
 }
 
 impl Purpose {
@@ -36,6 +38,7 @@ impl Purpose {
             Purpose::SessionToken => b"docspace-auth/session-token/v1",
             Purpose::ConfirmKey => b"docspace-auth/confirm-key/v1",
             Purpose::SmsOutbox => b"docspace-auth/sms-outbox/v1",
+            Purpose::SecretFingerprint => b"docspace-auth/secret-fingerprint/v1",
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum Error {
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
     Busy,
+    /// The database is down or cannot be written; nothing was changed.
+    #[error("The database is unavailable; try again in a moment")]
+    DatabaseUnavailable,
     /// A provider callback whose signature does not check out.
     #[error("The request signature is invalid")]
     InvalidSignature,
@@ -77,7 +80,14 @@ pub enum Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::Internal(e.into())
+        match e {
+            StoreError::Unavailable(source) => {
+                // Operators need the cause; callers only that it is temporary.
+                tracing::error!(error = %source, "database unavailable");
+                Error::DatabaseUnavailable
+            }
+            other => Error::Internal(other.into()),
+        }
     }
 }
 
@@ -113,6 +123,7 @@ impl Error {
             Error::PhoneChanged => "PhoneChanged",
             Error::InvalidPhone(_) => "InvalidPhone",
             Error::Busy => "ServerBusy",
+            Error::DatabaseUnavailable => "DatabaseUnavailable",
             Error::InvalidSignature => "InvalidSignature",
             Error::NotFound => "NotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",

@@ -241,6 +241,7 @@ fn only_internal_errors(error: Error) -> Error {
         | Error::CaptchaRequired
         | Error::AccountLocked
         | Error::CaptchaUnavailable
+        | Error::DatabaseUnavailable
         | Error::Busy => error,
         _ => Error::AuthenticationFailed,
     }

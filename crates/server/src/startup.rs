@@ -16,7 +16,7 @@ use crate::auth::{AuthService, AuthServiceParts};
 use crate::captcha::CaptchaVerifier;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::crypto::{ServerSecret, random_hex};
+use crate::crypto::{Purpose, ServerSecret, random_hex};
 use crate::metrics::Metrics;
 use crate::password::ClientHashParams;
 use crate::sms::SmsSender;
@@ -26,6 +26,26 @@ use crate::telemetry::log_requests;
 
 /// Key of the generated password salt in the portal settings table.
 const PASSWORD_SALT_KEY: &str = "password_hash.salt";
+/// Key of the server secret's fingerprint in the portal settings table.
+const SECRET_FINGERPRINT_KEY: &str = "secret.fingerprint";
+
+/// Refuses a secret other than the one the database was first used with: an instance with its own
+/// secret would reject every other instance's codes, sessions and queued texts, silently.
+async fn check_secret(store: &dyn store::Store, secret: &ServerSecret, settings: &Settings) -> anyhow::Result<()> {
+    let ours = secret.keyed_hash(Purpose::SecretFingerprint, &[]);
+    let stored = store.portal_setting_or_init(SECRET_FINGERPRINT_KEY, &ours).await?;
+    let source = match &settings.secret {
+        Some(_) => "the `secret` setting (DOCSPACE_AUTH__SECRET)".to_owned(),
+        None => format!("the generated secret in {}", settings.data_dir.join("server-secret").display()),
+    };
+    anyhow::ensure!(
+        secret.verify(Purpose::SecretFingerprint, &[], &stored),
+        "the server secret ({source}) is not the one this database was first used with: every instance \
+         sharing a database must have the same secret. Set `secret` (DOCSPACE_AUTH__SECRET) to the other \
+         instances' value, or copy their server-secret file into this data directory"
+    );
+    Ok(())
+}
 
 /// Opens the data directory and database and assembles the rules; used by `serve` and by the
 /// `user` commands alike.
@@ -38,7 +58,8 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         Some(hex) => ServerSecret::from_hex(&hex.0).context("in setting `secret`")?,
         None => ServerSecret::load_or_create(&settings.data_dir.join("server-secret"))?,
     };
-    let store = store::connect(&settings.database_url()).await?;
+    let store = store::connect(&settings.database_url(), settings.database_timeout()).await?;
+    check_secret(store.as_ref(), &secret, settings).await?;
     let salt = match &settings.password_hash.salt {
         Some(salt) => salt.clone(),
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,

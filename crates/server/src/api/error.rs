@@ -41,7 +41,9 @@ impl ResponseError for Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::SmsNotConfigured | Error::Busy | Error::CaptchaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::SmsNotConfigured | Error::Busy | Error::CaptchaUnavailable | Error::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,7 +54,7 @@ impl ResponseError for Error {
         }
         let status = self.status_code();
         let mut builder = HttpResponse::build(status);
-        if let Error::Busy = self {
+        if let Error::Busy | Error::DatabaseUnavailable = self {
             builder.insert_header((RETRY_AFTER, "1"));
         }
         if let Error::RateLimited { retry_after_secs, budget } = self {

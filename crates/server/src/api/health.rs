@@ -10,7 +10,8 @@ use crate::error::Error;
 
 /// Check health
 ///
-/// 200 when this instance can reach its database, 500 otherwise.
+/// 200 when this instance can reach its database; 503 `DatabaseUnavailable` when it cannot
+/// within `database_timeout_ms`.
 #[utoipa::path(
     get,
     path = "/health",
@@ -21,7 +22,7 @@ use crate::error::Error;
             example = json!({"response": {"status": "ok"}, "count": 1,
                 "links": [{"href": "http://127.0.0.1:8092/health", "action": "GET"}],
                 "status": 0, "statusCode": 200})),
-        (status = 500, description = "The database does not answer.", body = ErrorApiResponse),
+        (status = 503, description = "The database does not answer (`DatabaseUnavailable`).", body = ErrorApiResponse),
     )
 )]
 pub async fn get_health(req: HttpRequest, auth: web::Data<AuthService>) -> Result<HttpResponse, Error> {

@@ -134,8 +134,14 @@ impl Outbox {
             created_at: claimed.created_at,
         };
         // Every provider's timeout together can outlast the claim; another worker would then send
-        // the message again, so the attempt gives up first.
-        let budget = (self.lease() * 4 / 5).to_std().unwrap_or(StdDuration::from_secs(1));
+        // the message again, so the attempt gives up first, a fifth of the lease before the claim
+        // ends (time to record the outcome). The claim may have begun long before (a commit that
+        // waited for a lock): only what is left of it counts.
+        let left = claimed.claimed_until - self.clock.now() - self.lease() / 5;
+        let Some(budget) = left.to_std().ok().filter(|budget| !budget.is_zero()) else {
+            tracing::warn!(message_id = %claimed.id, "SMS claim ran out before its attempt; retried after the lease");
+            return Ok(());
+        };
         let outcome = tokio::time::timeout(budget, self.sender.send(&message)).await.unwrap_or_else(|_| {
             Err(Undelivered {
                 provider: None,

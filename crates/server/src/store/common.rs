@@ -79,8 +79,9 @@ pub(super) const CLEAR_ACCOUNT: &str = "DELETE FROM account_failures WHERE accou
 /// only with a successful login or an unlock.
 pub(super) const DAY_MS: i64 = 86_400_000;
 
-/// `RETURNING id, phone, payload, attempts, created_at, expires_at` of a claimed message.
-pub(super) type ClaimedRow = (String, String, Vec<u8>, i64, i64, i64);
+/// `RETURNING id, phone, payload, attempts, created_at, expires_at, locked_until` of a claimed
+/// message.
+pub(super) type ClaimedRow = (String, String, Vec<u8>, i64, i64, i64, i64);
 
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, phone, state, attempts, provider, provider_message_id, last_error, receipt_status, created_at, updated_at";
@@ -116,7 +117,7 @@ pub(super) fn user(
 }
 
 pub(super) fn claimed_message(
-    (id, phone, sealed_text, attempts, created_at, expires_at): ClaimedRow,
+    (id, phone, sealed_text, attempts, created_at, expires_at, claimed_until): ClaimedRow,
 ) -> ClaimedMessage {
     ClaimedMessage {
         id,
@@ -125,6 +126,7 @@ pub(super) fn claimed_message(
         attempts: count(attempts),
         created_at: from_millis(created_at),
         expires_at: from_millis(expires_at),
+        claimed_until: from_millis(claimed_until),
     }
 }
 

@@ -7,6 +7,7 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -16,14 +17,15 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Opens the database `url` names (`sqlite:...`, or `postgres://...` / `postgresql://...`) and
-/// applies pending migrations.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// applies pending migrations. `timeout` bounds every wait for the database (a connection, a lock
+/// on SQLite): past it a request fails with [`StoreError::Unavailable`] instead of hanging.
+pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     // Errors name the database without its password.
     let context = || format!("opening the database {}", redact_url(url));
     Ok(match scheme {
-        "sqlite" => Arc::new(SqliteStore::connect(url).await.with_context(context)?),
-        "postgres" | "postgresql" => Arc::new(PostgresStore::connect(url).await.with_context(context)?),
+        "sqlite" => Arc::new(SqliteStore::connect(url, timeout).await.with_context(context)?),
+        "postgres" | "postgresql" => Arc::new(PostgresStore::connect(url, timeout).await.with_context(context)?),
         _ => anyhow::bail!("unsupported database URL scheme {scheme:?}: use sqlite:, postgres:// or postgresql://"),
     })
 }
@@ -45,11 +47,47 @@ pub fn redact_url(url: &str) -> String {
 pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached or written (down, unreachable, read-only, full): the
+    /// request may succeed later, unchanged.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if outage(&e) { StoreError::Unavailable(e) } else { StoreError::Database(e) }
+    }
+}
+
+/// Whether `e` says the database is out of reach rather than that a statement was wrong.
+fn outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            // SQLite's primary result code is the low byte of the extended one. BUSY: another
+            // process held the database locked for longer than the timeout.
+            Some(_) => db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| {
+                matches!(code & 0xff, SQLITE_BUSY | SQLITE_CANTOPEN | SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL)
+            }),
+            // PostgreSQL: class 08 (connection exception), 53 (insufficient resources), 57P0x
+            // (shut down, cannot connect now).
+            None => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")),
+        },
+        _ => false,
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_READONLY: i32 = 8;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -175,6 +213,8 @@ pub struct ClaimedMessage {
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The claim's end: the attempt must be over by then, or another worker may send it too.
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// A row of the outbox, for operators.

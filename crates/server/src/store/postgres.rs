@@ -34,13 +34,15 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` and applies pending migrations (sqlx holds an advisory
+    /// Connects to the database at `url` (waiting at most `timeout` for a connection) and applies
+    /// pending migrations (sqlx holds an advisory
     /// lock while migrating, so instances starting together take turns).
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, timeout: Duration) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // Also bounds opening a connection, and the liveness check of an idle one.
+            .acquire_timeout(timeout)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -377,7 +379,7 @@ impl Store for PostgresStore {
                            AND ((state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND locked_until <= $1)) \
                          ORDER BY next_attempt_at LIMIT 1 \
                          FOR UPDATE SKIP LOCKED) \
-             RETURNING id, phone, payload, attempts, created_at, expires_at",
+             RETURNING id, phone, payload, attempts, created_at, expires_at, locked_until",
         )
         .bind(now)
         .bind(lease_ms)

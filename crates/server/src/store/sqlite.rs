@@ -24,16 +24,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` and applies pending migrations.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations; `timeout`
+    /// bounds the wait for a connection and for another writer's lock.
+    pub async fn connect(url: &str, timeout: Duration) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed code survives power loss, not just a process crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            .busy_timeout(timeout);
+        let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(timeout).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -281,7 +282,7 @@ impl Store for SqliteStore {
                            AND EXISTS (SELECT 1 FROM sms_codes c WHERE c.id = sms_outbox.id AND c.consumed_at IS NULL) \
                            AND ((state = 'queued' AND next_attempt_at <= ?1) OR (state = 'sending' AND locked_until <= ?1)) \
                          ORDER BY next_attempt_at LIMIT 1) \
-             RETURNING id, phone, payload, attempts, created_at, expires_at",
+             RETURNING id, phone, payload, attempts, created_at, expires_at, locked_until",
         )
         .bind(now)
         .bind(lease_ms)

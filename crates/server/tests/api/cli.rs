@@ -84,7 +84,7 @@ fn an_account_locked_by_failed_logins_is_listed_and_unlocked(backend: Backend) {
         None => format!("sqlite://{}?mode=rwc", data.path().join("docspace-auth.db").display()),
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = docspace_auth_server::store::connect(&url).await.unwrap();
+        let store = docspace_auth_server::store::connect(&url, std::time::Duration::from_secs(10)).await.unwrap();
         let rule = docspace_auth_server::store::AccountRule {
             captcha_after: 2,
             lock_after: 3,

@@ -3,6 +3,7 @@
 //! all of it.
 
 use base64::Engine;
+use docspace_auth_server::clock::Clock;
 use docspace_auth_server::sms::providers::twilio;
 use docspace_auth_server::store::MessageRecord;
 use hmac::{Hmac, Mac};
@@ -367,4 +368,60 @@ async fn receipts_are_not_found_without_twilio_and_metrics_can_require_a_token(b
         Some(1.0)
     );
     assert_eq!(sample(&text, r#"docspace_auth_sms_outbox_messages{state="queued"}"#), Some(0.0));
+}
+
+/// A claim can start long before its attempt does (the first attempt's starts before the code's
+/// transaction commits, which may wait for a lock). The attempt gets only what is left of the
+/// claim, less a fifth of the lease to record the outcome, so it is over before another worker
+/// may claim the message and send it a second time.
+#[backend_test]
+async fn an_attempt_gets_only_what_is_left_of_its_claim(backend: Backend) {
+    let fake = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&fake)
+        .await;
+    let slow =
+        ResponseTemplate::new(200).set_body_json(json!({"ok": true})).set_delay(std::time::Duration::from_secs(3));
+    Mock::given(method("POST")).and(path("/send")).respond_with(slow).mount(&fake).await;
+    let app = spawn_app_with(backend, |s| {
+        s.sms.providers = vec!["webhook".into()];
+        s.sms.webhook = Some(
+            serde_json::from_value(json!({ "url": format!("{}/send", fake.uri()), "timeout_ms": 10_000 })).unwrap(),
+        );
+        s.delivery.lease_seconds = 10;
+    })
+    .await;
+    app.add_alice().await;
+    // The first attempt fails; the retry falls due on the service's clock, which stands still.
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    let id = messages(&app).await[0].id.clone();
+    assert_eq!(messages(&app).await[0].state, "queued");
+
+    let store = app.auth.store();
+    let outbox = app.auth.outbox_worker();
+    // This test claims the message itself, as a second worker would.
+    outbox.shutdown().await;
+    app.advance(chrono::Duration::seconds(2));
+    let claimed_at = app.clock.now();
+    let claimed = store.claim_message(Some(&id), claimed_at, 10_000).await.unwrap().expect("due");
+    assert_eq!(claimed.claimed_until, claimed_at + chrono::Duration::seconds(10));
+    // 6 s of the 10 s claim went by before the attempt: 2 s are left for sending, not 8.
+    app.advance(chrono::Duration::seconds(6));
+    let started = std::time::Instant::now();
+    outbox.attempt(claimed).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "the attempt outlasted what was left of its claim");
+    let row = messages(&app).await.into_iter().find(|m| m.id == id).unwrap();
+    assert_eq!((row.state.as_str(), row.attempts), ("queued", 2), "{row:?}");
+    assert!(row.last_error.as_deref().unwrap().contains("claim"), "{row:?}");
+
+    // A claim with less than a fifth of its lease left is not used to send at all.
+    app.advance(chrono::Duration::seconds(60));
+    let claimed = store.claim_message(Some(&id), app.clock.now(), 10_000).await.unwrap().expect("due again");
+    app.advance(chrono::Duration::seconds(9));
+    let requests = fake.received_requests().await.unwrap().len();
+    outbox.attempt(claimed).await.unwrap();
+    assert_eq!(fake.received_requests().await.unwrap().len(), requests, "nothing sent on a spent claim");
 }

@@ -15,6 +15,8 @@ mod forwarded;
 mod helpers;
 mod login;
 mod multi_instance;
+mod outage;
 mod phone_binding;
+mod refusals;
 mod send_sms;
 mod store_concurrency;

@@ -66,7 +66,7 @@ impl Pair {
             b: Server::start(command(dirs[1].path())),
             http: reqwest::Client::new(),
             outbox,
-            store: PostgresStore::connect(&database.url).await.unwrap(),
+            store: PostgresStore::connect(&database.url, std::time::Duration::from_secs(10)).await.unwrap(),
             _dirs: dirs,
             _database: database,
         })

@@ -21,6 +21,10 @@ struct Stores {
     _data: tempfile::TempDir,
 }
 
+/// Many writers at once queue for SQLite's one write lock: a generous wait, so that a loaded
+/// machine does not turn a race into a timeout.
+const RACE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Stores {
     async fn open(backend: Backend) -> Self {
         let database = backend.fresh_database();
@@ -31,7 +35,7 @@ impl Stores {
         };
         let mut stores = Vec::new();
         for _ in 0..4 {
-            stores.push(store::connect(&url).await.expect("store opens"));
+            stores.push(store::connect(&url, RACE_TIMEOUT).await.expect("store opens"));
         }
         let this = Self { stores, _database: database, _data: data };
         this.any().insert_user(&user("u1")).await.unwrap();

@@ -16,6 +16,8 @@ use crate::sms::outbox::DeliverySettings;
 use crate::sms::providers::twilio::TwilioSettings;
 use crate::sms::providers::{clickatell, messagebird, smsc, vonage, webhook};
 
+mod validate;
+
 /// Prefix of environment variables; `__` separates nested keys:
 /// `DOCSPACE_AUTH__CODES__TTL_SECONDS=300` sets `codes.ttl_seconds`.
 pub const ENV_PREFIX: &str = "DOCSPACE_AUTH__";
@@ -30,6 +32,9 @@ pub struct Settings {
     /// Database URL: `sqlite://...` or `postgres://...`; defaults to
     /// `sqlite://<data_dir>/docspace-auth.db`. It may hold a password, so `Debug` never prints it.
     pub database_url: Option<SecretText>,
+    /// Longest wait for the database (a connection, or on SQLite another writer's lock); past it a
+    /// request is answered 503 `DatabaseUnavailable` rather than left hanging.
+    pub database_timeout_ms: u64,
     /// Base URL people reach this server at (used in links and the SMS origin line);
     /// defaults to `http://<bind>`.
     pub public_url: Option<Url>,
@@ -61,11 +66,14 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// When set, scrapers must send `Authorization: Bearer <token>`.
     pub bearer_token: Option<SecretText>,
+    /// Serve `/metrics` without a token on a non-loopback `bind` (for a scraper-only network).
+    /// Without it, such a bind needs `bearer_token` or `enabled = false`.
+    pub public: bool,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        Self { enabled: true, bearer_token: None }
+        Self { enabled: true, bearer_token: None, public: false }
     }
 }
 
@@ -134,6 +142,7 @@ pub struct SmsSettings {
     pub providers: Vec<String>,
     /// Where the development provider writes; defaults to `<data_dir>/sms-outbox.jsonl`.
     pub outbox_file: Option<PathBuf>,
+    pub development: DevelopmentSettings,
     /// When a failing provider is skipped in favour of the next one.
     pub failover: FailoverSettings,
     pub twilio: Option<TwilioSettings>,
@@ -142,6 +151,14 @@ pub struct SmsSettings {
     pub smsc: Option<smsc::SmscSettings>,
     pub clickatell: Option<clickatell::ClickatellSettings>,
     pub webhook: Option<webhook::WebhookSettings>,
+}
+
+/// The development provider writes every code in plain text to the outbox file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevelopmentSettings {
+    /// Let it run on a non-loopback `bind`, where people other than the developer log in.
+    pub allow_public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +178,7 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8092)),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_timeout_ms: 2_000,
             public_url: None,
             secret: None,
             log_format: LogFormat::Text,
@@ -198,6 +216,7 @@ impl Default for SmsSettings {
         Self {
             providers: vec!["development".to_owned()],
             outbox_file: None,
+            development: DevelopmentSettings::default(),
             failover: FailoverSettings::default(),
             twilio: None,
             vonage: None,
@@ -318,49 +337,15 @@ impl Settings {
         Ok(settings)
     }
 
-    pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!((6..=10).contains(&self.codes.length), "codes.length must be between 6 and 10");
-        anyhow::ensure!(self.codes.ttl_seconds > 0, "codes.ttl_seconds must be positive");
-        anyhow::ensure!(self.codes.max_live_per_phone > 0, "codes.max_live_per_phone must be positive");
-        anyhow::ensure!(self.codes.max_failures > 0, "codes.max_failures must be positive");
-        anyhow::ensure!(self.sessions.ttl_seconds > 0, "sessions.ttl_seconds must be positive");
-        let brute_force = &self.brute_force;
-        anyhow::ensure!(brute_force.max_failures > 0, "brute_force.max_failures must be positive");
-        anyhow::ensure!(brute_force.account_captcha_after > 0, "brute_force.account_captcha_after must be positive");
-        anyhow::ensure!(
-            brute_force.account_lock_after == 0 || brute_force.account_lock_after > brute_force.account_captcha_after,
-            "brute_force.account_lock_after must be 0 (never lock) or more than brute_force.account_captcha_after"
-        );
-        anyhow::ensure!(
-            (32..=128).contains(&brute_force.ipv6_prefix),
-            "brute_force.ipv6_prefix must be between 32 and 128"
-        );
-        // A proxy's own address exempt from the second factor would let anything the proxy
-        // forwards (and any unreadable forwarding) log in with a password alone.
-        anyhow::ensure!(
-            !self.trusted_proxies.overlaps(&self.two_factor.trusted_ip_ranges),
-            "two_factor.trusted_ip_ranges overlaps trusted_proxies: a request through the proxy would skip the \
-             second factor. Remove the proxies' addresses from two_factor.trusted_ip_ranges (clients are \
-             matched by the address the proxy forwards)"
-        );
-        anyhow::ensure!(
-            self.password_hash.size >= 128 && self.password_hash.size.is_multiple_of(8),
-            "password_hash.size must be a multiple of 8 and at least 128"
-        );
-        anyhow::ensure!(self.password_hash.iterations > 0, "password_hash.iterations must be positive");
-        anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
-        if let Some(twilio) = &self.sms.twilio {
-            // An empty token would make anyone's delivery receipts verify.
-            anyhow::ensure!(!twilio.auth_token.0.is_empty(), "sms.twilio.auth_token must not be empty");
-        }
-        Ok(())
-    }
-
     pub fn database_url(&self) -> String {
         self.database_url
             .as_ref()
             .map(|url| url.0.clone())
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("docspace-auth.db").display()))
+    }
+
+    pub fn database_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.database_timeout_ms)
     }
 
     pub fn public_url(&self) -> Url {
@@ -470,7 +455,7 @@ mod tests {
             let sender = crate::sms::SmsSender::from_settings(&s, metrics.clone()).map_err(|e| e.to_string())?;
             assert_eq!(sender.describe(), ["twilio", "development"]);
 
-            jail.set_env("DOCSPACE_AUTH__SMS__PROVIDERS", "[vonage]");
+            jail.set_env("DOCSPACE_AUTH__SMS__PROVIDERS", "[vonage, twilio]");
             let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
             let error = crate::sms::SmsSender::from_settings(&s, metrics).err().expect("no [sms.vonage]").to_string();
             assert!(error.contains("[sms.vonage] is not configured"), "{error}");
