@@ -40,6 +40,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes; larger bodies are answered 413.
     pub max_body_bytes: usize,
+    /// Days rows in a final state (ended sessions, expired codes, sent or failed SMS messages
+    /// without their text, used login links past their expiry) are kept after they ended, for
+    /// operators and audits, before the housekeeping purge deletes them.
+    pub retention_days: u32,
     pub password_hash: PasswordHashSettings,
     pub codes: CodeSettings,
     pub sessions: SessionSettings,
@@ -165,6 +169,7 @@ impl Default for Settings {
             secret: None,
             log_format: LogFormat::Text,
             max_body_bytes: 8 * 1024,
+            retention_days: 30,
             password_hash: PasswordHashSettings::default(),
             codes: CodeSettings::default(),
             sessions: SessionSettings::default(),
@@ -349,6 +354,7 @@ impl Settings {
         );
         anyhow::ensure!(self.password_hash.iterations > 0, "password_hash.iterations must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        anyhow::ensure!(self.retention_days > 0, "retention_days must be positive");
         if let Some(twilio) = &self.sms.twilio {
             // An empty token would make anyone's delivery receipts verify.
             anyhow::ensure!(!twilio.auth_token.0.is_empty(), "sms.twilio.auth_token must not be empty");

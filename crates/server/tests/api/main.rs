@@ -16,5 +16,6 @@ mod helpers;
 mod login;
 mod multi_instance;
 mod phone_binding;
+mod retention;
 mod send_sms;
 mod store_concurrency;
