@@ -21,6 +21,7 @@ pub struct Metrics {
     pub sms_delivery_seconds: HistogramVec,
     pub sms_provider_paused: IntGaugeVec,
     pub sms_receipts: IntCounterVec,
+    pub rows_purged: IntCounterVec,
     outbox_messages: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_request_seconds: HistogramVec,
@@ -85,6 +86,11 @@ impl Metrics {
                 "sms_receipts_total",
                 "Delivery receipts received from providers",
                 &["provider", "status"],
+            ),
+            rows_purged: counter(
+                "rows_purged_total",
+                "Rows the housekeeping purge deleted: final rows past their retention, ended bookkeeping",
+                &["table"],
             ),
             outbox_messages: gauge("sms_outbox_messages", "Messages in the outbox by state", &["state"]),
             http_requests: counter(

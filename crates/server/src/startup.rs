@@ -72,6 +72,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         sms.clone(),
         clock.clone(),
         settings.delivery.clone(),
+        settings.retention_days,
         metrics.clone(),
     ));
     Ok(AuthService::new(AuthServiceParts {

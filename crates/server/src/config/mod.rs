@@ -45,6 +45,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes; larger bodies are answered 413.
     pub max_body_bytes: usize,
+    /// Days rows in a final state (ended sessions, expired codes, sent or failed SMS messages
+    /// without their text, used login links past their expiry) are kept after they ended, for
+    /// operators and audits, before the housekeeping purge deletes them.
+    pub retention_days: u32,
     pub password_hash: PasswordHashSettings,
     pub codes: CodeSettings,
     pub sessions: SessionSettings,
@@ -183,6 +187,7 @@ impl Default for Settings {
             secret: None,
             log_format: LogFormat::Text,
             max_body_bytes: 8 * 1024,
+            retention_days: 30,
             password_hash: PasswordHashSettings::default(),
             codes: CodeSettings::default(),
             sessions: SessionSettings::default(),

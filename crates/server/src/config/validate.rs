@@ -37,6 +37,7 @@ impl Settings {
         );
         anyhow::ensure!(self.password_hash.iterations > 0, "password_hash.iterations must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        anyhow::ensure!(self.retention_days > 0, "retention_days must be positive");
         if let Some(token) = &self.metrics.bearer_token {
             anyhow::ensure!(!token.0.is_empty(), "metrics.bearer_token must not be empty");
         }

@@ -20,7 +20,13 @@ use crate::clock::Clock;
 use crate::crypto::{Purpose, ServerSecret};
 use crate::metrics::Metrics;
 use crate::phone::MobilePhone;
-use crate::store::{ClaimedMessage, Store, StoreResult};
+use crate::store::{ClaimedMessage, Purge, Store, StoreResult};
+
+/// Rows the housekeeping purge deletes per statement (per transaction on SQLite).
+pub const PURGE_BATCH_SIZE: u32 = 1_000;
+
+/// How often the housekeeping purge runs.
+const PURGE_EVERY: StdDuration = StdDuration::from_secs(60);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,6 +63,8 @@ pub struct Outbox {
     sender: SmsSender,
     clock: Arc<dyn Clock>,
     settings: DeliverySettings,
+    /// How long rows in a final state are kept (`retention_days`).
+    retention: Duration,
     metrics: Arc<Metrics>,
     /// Every attempt under way (the worker's and the requests' own), so shutdown can wait for them.
     attempts: TaskTracker,
@@ -77,6 +85,7 @@ impl Outbox {
         sender: SmsSender,
         clock: Arc<dyn Clock>,
         settings: DeliverySettings,
+        retention_days: u32,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -85,6 +94,7 @@ impl Outbox {
             sender,
             clock,
             settings,
+            retention: Duration::days(i64::from(retention_days)),
             metrics,
             attempts: TaskTracker::new(),
             stopping: CancellationToken::new(),
@@ -192,12 +202,12 @@ impl Outbox {
         Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
     }
 
-    /// The worker: delivers whatever is due, then waits for the poll interval, until
-    /// [`Outbox::shutdown`]. Now and then it also drops dead texts and purges expired bookkeeping.
+    /// The worker: delivers whatever is due, drops dead texts, then waits for the poll interval,
+    /// until [`Outbox::shutdown`]. Beside it, every minute, [`Outbox::purge`] runs.
     pub async fn run(self: Arc<Self>) {
-        const HOUSEKEEPING_EVERY: StdDuration = StdDuration::from_secs(60);
+        // A task of its own: a long purge never holds back a retry.
+        let housekeeping = tokio::spawn(self.clone().purge_every_minute());
         let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
-        let mut last_housekeeping: Option<std::time::Instant> = None;
         while !self.stopping.is_cancelled() {
             // Each attempt is tracked, so shutdown lets it finish rather than cutting it off.
             let outbox = self.clone();
@@ -210,17 +220,54 @@ impl Outbox {
             if let Err(e) = self.store.drop_expired_texts(self.clock.now()).await {
                 tracing::error!(error = %e, "could not drop dead outbox texts");
             }
-            if last_housekeeping.is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY) {
-                last_housekeeping = Some(std::time::Instant::now());
-                if let Err(e) = self.store.purge_expired(self.clock.now()).await {
-                    tracing::error!(error = %e, "could not purge expired rows");
-                }
-            }
             tokio::select! {
                 () = self.stopping.cancelled() => {}
                 () = tokio::time::sleep(poll) => {}
             }
         }
+        if let Err(e) = housekeeping.await {
+            tracing::error!(error = %e, "housekeeping panicked");
+        }
+    }
+
+    /// [`Outbox::purge`] at once and then every minute, until [`Outbox::shutdown`] (which cuts a
+    /// purge short between or inside batches: each batch commits or rolls back whole).
+    async fn purge_every_minute(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.stopping.cancelled() => return,
+                result = self.purge() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "could not purge expired rows");
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.stopping.cancelled() => return,
+                () = tokio::time::sleep(PURGE_EVERY) => {}
+            }
+        }
+    }
+
+    /// Deletes what can no longer matter (see [`Purge`]): rows in a final state that ended at
+    /// least `retention_days` ago, and bookkeeping whose window has ended, in batches of
+    /// [`PURGE_BATCH_SIZE`]. Counts them in `rows_purged_total`; returns how many went.
+    pub async fn purge(&self) -> StoreResult<u64> {
+        let purge = Purge { retention: self.retention, batch_size: PURGE_BATCH_SIZE };
+        let purged = self.store.purge_expired(self.clock.now(), &purge).await?;
+        let mut total = 0;
+        for (table, rows) in &purged {
+            self.metrics.rows_purged.with_label_values(&[table]).inc_by(*rows);
+            total += rows;
+        }
+        if total > 0 {
+            let tables: Vec<String> =
+                purged.iter().filter(|(_, rows)| *rows > 0).map(|(table, rows)| format!("{table}={rows}")).collect();
+            tracing::info!(rows = total, tables = %tables.join(" "), "purged expired rows");
+        } else {
+            tracing::debug!("purge: nothing expired");
+        }
+        Ok(total)
     }
 
     /// Stops claiming messages and waits (up to the grace period) for sends under way to finish

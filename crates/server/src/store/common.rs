@@ -1,11 +1,13 @@
 //! What the backends share: the shapes rows are read in, and the rules a transaction applies to
 //! what it read. Only the SQL and the way each backend makes a step atomic differ.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccountAdmission, AccountRule, ClaimedMessage, CodeIssue, LiveCode, MessageRecord, PhoneChange, PhoneSource,
-    SendCap, Session, StoreError, StoreResult, User, from_millis,
+    AccountAdmission, AccountRule, ClaimedMessage, CodeIssue, LiveCode, MessageRecord, PhoneChange, PhoneSource, Purge,
+    Purged, SendCap, Session, StoreError, StoreResult, User, from_millis, to_millis,
 };
 
 pub(super) const USER_COLUMNS: &str =
@@ -82,6 +84,92 @@ pub(super) const DAY_MS: i64 = 86_400_000;
 /// `RETURNING id, phone, payload, attempts, created_at, expires_at, locked_until` of a claimed
 /// message.
 pub(super) type ClaimedRow = (String, String, Vec<u8>, i64, i64, i64, i64);
+
+/// What a purge condition's `$1` is.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Cutoff {
+    /// The present: bookkeeping whose window has ended.
+    Now,
+    /// `retention` ago: final rows kept for their retention period.
+    Retained,
+    /// A day ago.
+    DayAgo,
+}
+
+/// Rows of `table` that `purge_expired` deletes: those where `done` (a condition on `$1`, the
+/// cutoff) holds. See [`super::Purge`] for the rules.
+pub(super) struct Purgeable {
+    pub table: &'static str,
+    pub done: &'static str,
+    pub cutoff: Cutoff,
+}
+
+/// Every table `purge_expired` keeps in bounds, and when its rows go.
+pub(super) const PURGEABLE: [Purgeable; 8] = [
+    // Revoked sessions have `revoked_at` < `expires_at`: they ended then.
+    Purgeable { table: "sessions", done: "COALESCE(revoked_at, expires_at) <= $1", cutoff: Cutoff::Retained },
+    // Expired, so no longer live whether used or not.
+    Purgeable { table: "sms_codes", done: "expires_at <= $1", cutoff: Cutoff::Retained },
+    // Final and without its text: queued, sending, and failed messages an operator may still
+    // retry (their text stays until the code dies) never match.
+    Purgeable {
+        table: "sms_outbox",
+        done: "payload IS NULL AND state IN ('sent', 'delivered', 'undelivered', 'failed') AND updated_at <= $1",
+        cutoff: Cutoff::Retained,
+    },
+    // Only after the key expired, since until then the row is what refuses a replay.
+    Purgeable { table: "used_confirm_keys", done: "expires_at <= $1", cutoff: Cutoff::Retained },
+    Purgeable { table: "login_failures", done: "window_ends_at <= $1 AND blocked_until <= $1", cutoff: Cutoff::Now },
+    Purgeable { table: "send_counters", done: "window_ends_at <= $1", cutoff: Cutoff::Now },
+    Purgeable { table: "code_failures", done: "window_ends_at <= $1", cutoff: Cutoff::Now },
+    // Known users' counts end only with a successful login or an unlock.
+    Purgeable {
+        table: "account_failures",
+        done: "account LIKE 'login:%' AND updated_at <= $1",
+        cutoff: Cutoff::DayAgo,
+    },
+];
+
+/// Runs the purge `Store::purge_expired` describes: for each table, `delete_batch(sql, cutoff,
+/// batch_size)` until a batch deletes fewer than `batch_size` rows, `sql` being `batch_sql` of
+/// the table. Each batch is its own transaction, and the next one waits at least as long as the
+/// last one took: a backlog never keeps other writers (on SQLite, every other writer) waiting
+/// for more than one batch.
+pub(super) async fn purge_in_batches<F, Fut>(
+    now: DateTime<Utc>,
+    purge: &Purge,
+    batch_sql: impl Fn(&Purgeable) -> String,
+    mut delete_batch: F,
+) -> StoreResult<Purged>
+where
+    F: FnMut(String, i64, i64) -> Fut,
+    Fut: Future<Output = Result<u64, sqlx::Error>>,
+{
+    const LEAST_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+    let now = to_millis(now);
+    let batch_size = purge.batch_size.max(1);
+    let mut purged = Vec::with_capacity(PURGEABLE.len());
+    for purgeable in &PURGEABLE {
+        let cutoff = match purgeable.cutoff {
+            Cutoff::Now => now,
+            Cutoff::Retained => now.saturating_sub(purge.retention.num_milliseconds()),
+            Cutoff::DayAgo => now - DAY_MS,
+        };
+        let sql = batch_sql(purgeable);
+        let mut deleted = 0;
+        loop {
+            let started = std::time::Instant::now();
+            let batch = delete_batch(sql.clone(), cutoff, i64::from(batch_size)).await?;
+            deleted += batch;
+            if batch < u64::from(batch_size) {
+                break;
+            }
+            tokio::time::sleep(started.elapsed().max(LEAST_PAUSE)).await;
+        }
+        purged.push((purgeable.table, deleted));
+    }
+    Ok(purged)
+}
 
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, phone, state, attempts, provider, provider_message_id, last_error, receipt_status, created_at, updated_at";

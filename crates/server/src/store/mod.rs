@@ -298,6 +298,28 @@ pub enum CodeFailure {
     LimitReached,
 }
 
+/// How [`Store::purge_expired`] deletes. Rows in a final state are kept `retention` after they
+/// ended, for operators (`outbox list`) and audits, then deleted:
+/// - a session, after it expired or was revoked (logout), whichever came first;
+/// - a code, after it expired (one used or killed before then is kept as long);
+/// - an SMS message, once it is final (`sent`, `delivered`, `undelivered` or `failed`) and its
+///   text is gone, after its last change (a delivery receipt counts);
+/// - a used single-use key (login link), after the key itself expired: until then it is what
+///   stops the key from being replayed.
+///
+/// Bookkeeping goes when it can no longer count: wrong-code, failed-login and send-cap windows
+/// (and blocks) when they end, the failure counts of unknown logins a day after their last
+/// attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    pub retention: chrono::Duration,
+    /// Rows per `DELETE`; on SQLite also per write transaction.
+    pub batch_size: u32,
+}
+
+/// Rows [`Store::purge_expired`] deleted: `(table, rows)`.
+pub type Purged = Vec<(&'static str, u64)>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks the database answers.
@@ -403,9 +425,12 @@ pub trait Store: Send + Sync + 'static {
     /// too many wrong codes), failing those messages: nobody needs them any more.
     async fn drop_expired_texts(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
-    /// Deletes bookkeeping that can no longer matter: ended sessions, ended failure windows and
-    /// blocks, ended send-cap windows, and used keys past their expiry.
-    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes what can no longer matter (see [`Purge`]): rows in a final state that ended at
+    /// least `purge.retention` before `now`, and bookkeeping whose window has ended. In batches
+    /// of `purge.batch_size` rows, each its own short transaction (on PostgreSQL, rows another
+    /// transaction holds are left for the next round). The rows deleted per table, every table
+    /// listed.
+    async fn purge_expired(&self, now: DateTime<Utc>, purge: &Purge) -> StoreResult<Purged>;
 
     /// The user's codes that are unexpired and unconsumed at `now`, oldest first.
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>>;

@@ -24,8 +24,8 @@ use super::common::{
 };
 use super::{
     AccountAdmission, AccountRule, ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode,
-    NewMessage, NewSession, PhoneChange, PhoneSource, Receipt, SendCap, Session, Store, StoreResult, UsedKey, User,
-    from_millis, to_millis,
+    NewMessage, NewSession, PhoneChange, PhoneSource, Purge, Purged, Receipt, SendCap, Session, Store, StoreResult,
+    UsedKey, User, from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -107,14 +107,6 @@ async fn burn_key_and_insert_session(
     used_key: Option<&UsedKey>,
 ) -> Result<bool, sqlx::Error> {
     if let Some(key) = used_key {
-        // Housekeeping only: rows another transaction is deleting are left to it.
-        sqlx::query(
-            "DELETE FROM used_confirm_keys WHERE key_hash IN \
-             (SELECT key_hash FROM used_confirm_keys WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(to_millis(session.created_at))
-        .execute(&mut **tx)
-        .await?;
         // A concurrent transaction inserting the same key makes this wait for its outcome.
         let burnt =
             sqlx::query("INSERT INTO used_confirm_keys (key_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -272,15 +264,6 @@ impl Store for PostgresStore {
         let mut keys = vec![lock_key("user_phone", &[&code.user_id, &code.phone])];
         keys.extend(caps.iter().map(|cap| lock_key("send_cap", &[cap.scope, &cap.key])));
         lock(&mut tx, keys).await?;
-        // Housekeeping only (the count below ignores expired codes): never wait for it.
-        sqlx::query(
-            "DELETE FROM sms_codes WHERE id IN \
-             (SELECT id FROM sms_codes WHERE phone = $1 AND expires_at <= $2 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(&code.phone)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         // A request that read the user before an administrator changed the phone sends nothing.
         let on_file: Option<i32> = sqlx::query_scalar(common::PHONE_ON_FILE)
             .bind(&code.user_id)
@@ -513,33 +496,27 @@ impl Store for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {
-        let now = to_millis(now);
-        // Each DELETE commits on its own (nothing here needs to be atomic with the rest), so no
-        // row stays locked longer than its statement; rows another transaction holds are left
-        // for the next round rather than waited for, so instances purging at once never deadlock.
-        for statement in [
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
-               WHERE expires_at <= $1 OR revoked_at IS NOT NULL FOR UPDATE SKIP LOCKED)",
-            "DELETE FROM login_failures WHERE (login, ip) IN (SELECT login, ip FROM login_failures \
-               WHERE window_ends_at <= $1 AND blocked_until <= $1 FOR UPDATE SKIP LOCKED)",
-            "DELETE FROM send_counters WHERE (scope, key) IN (SELECT scope, key FROM send_counters \
-               WHERE window_ends_at <= $1 FOR UPDATE SKIP LOCKED)",
-            "DELETE FROM used_confirm_keys WHERE key_hash IN (SELECT key_hash FROM used_confirm_keys \
-               WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)",
-            "DELETE FROM code_failures WHERE user_id IN (SELECT user_id FROM code_failures \
-               WHERE window_ends_at <= $1 FOR UPDATE SKIP LOCKED)",
-        ] {
-            sqlx::query(statement).bind(now).execute(&self.pool).await?;
-        }
-        sqlx::query(
-            "DELETE FROM account_failures WHERE account IN (SELECT account FROM account_failures \
-               WHERE account LIKE 'login:%' AND updated_at <= $1 FOR UPDATE SKIP LOCKED)",
+    async fn purge_expired(&self, now: DateTime<Utc>, purge: &Purge) -> StoreResult<Purged> {
+        let pool = &self.pool;
+        // Each batch is one statement, committed on its own, so no row stays locked longer than
+        // it; rows another transaction holds are left for the next round rather than waited
+        // for, so instances purging at once never deadlock. The rows are found by their physical
+        // address (`ctid`): the DELETE then reads just those rows, whatever the table's key, and
+        // the lock taken on each row keeps that address from changing in between.
+        common::purge_in_batches(
+            now,
+            purge,
+            |p| {
+                format!(
+                    "DELETE FROM {0} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {0} WHERE {1} LIMIT $2 FOR UPDATE SKIP LOCKED))",
+                    p.table, p.done
+                )
+            },
+            |sql, cutoff, limit| async move {
+                Ok(sqlx::query(&sql).bind(cutoff).bind(limit).execute(pool).await?.rows_affected())
+            },
         )
-        .bind(now - common::DAY_MS)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {

@@ -14,8 +14,8 @@ use super::common::{
 };
 use super::{
     AccountAdmission, AccountRule, ClaimedMessage, CodeFailure, CodeIssue, LiveCode, MessageRecord, NewCode,
-    NewMessage, NewSession, PhoneChange, PhoneSource, Receipt, SendCap, Session, Store, StoreResult, UsedKey, User,
-    from_millis, to_millis,
+    NewMessage, NewSession, PhoneChange, PhoneSource, Purge, Purged, Receipt, SendCap, Session, Store, StoreResult,
+    UsedKey, User, from_millis, to_millis,
 };
 
 #[derive(Debug, Clone)]
@@ -47,10 +47,6 @@ async fn burn_key_and_insert_session(
     used_key: Option<&UsedKey>,
 ) -> Result<bool, sqlx::Error> {
     if let Some(key) = used_key {
-        sqlx::query("DELETE FROM used_confirm_keys WHERE expires_at <= ?")
-            .bind(to_millis(session.created_at))
-            .execute(&mut **tx)
-            .await?;
         let burnt =
             sqlx::query("INSERT INTO used_confirm_keys (key_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .bind(&key.key_hash)
@@ -182,11 +178,6 @@ impl Store for SqliteStore {
         // IMMEDIATE takes SQLite's write lock at once, so no other connection can insert between
         // the count and the insert.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM sms_codes WHERE phone = ? AND expires_at <= ?")
-            .bind(&code.phone)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         // A request that read the user before an administrator changed the phone sends nothing.
         let on_file: Option<i32> = sqlx::query_scalar(common::PHONE_ON_FILE)
             .bind(&code.user_id)
@@ -410,24 +401,22 @@ impl Store for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {
-        let now = to_millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for statement in [
-            "DELETE FROM sessions WHERE expires_at <= ?1 OR revoked_at IS NOT NULL",
-            "DELETE FROM login_failures WHERE window_ends_at <= ?1 AND blocked_until <= ?1",
-            "DELETE FROM send_counters WHERE window_ends_at <= ?1",
-            "DELETE FROM used_confirm_keys WHERE expires_at <= ?1",
-            "DELETE FROM code_failures WHERE window_ends_at <= ?1",
-        ] {
-            sqlx::query(statement).bind(now).execute(&mut *tx).await?;
-        }
-        sqlx::query("DELETE FROM account_failures WHERE account LIKE 'login:%' AND updated_at <= ?")
-            .bind(now - common::DAY_MS)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+    async fn purge_expired(&self, now: DateTime<Utc>, purge: &Purge) -> StoreResult<Purged> {
+        let pool = &self.pool;
+        common::purge_in_batches(
+            now,
+            purge,
+            |p| format!("DELETE FROM {0} WHERE rowid IN (SELECT rowid FROM {0} WHERE {1} LIMIT $2)", p.table, p.done),
+            |sql, cutoff, limit| async move {
+                // IMMEDIATE, as every write here: the batch holds the write lock from its start
+                // to its commit, and only that long.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let deleted = sqlx::query(&sql).bind(cutoff).bind(limit).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(deleted)
+            },
+        )
+        .await
     }
 
     async fn live_codes(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<LiveCode>> {

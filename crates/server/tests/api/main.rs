@@ -18,5 +18,6 @@ mod multi_instance;
 mod outage;
 mod phone_binding;
 mod refusals;
+mod retention;
 mod send_sms;
 mod store_concurrency;

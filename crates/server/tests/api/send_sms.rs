@@ -437,7 +437,7 @@ async fn expired_bookkeeping_is_purged(backend: Backend) {
     };
     assert_eq!(count("send_counters").await, 4);
     app.advance(Duration::hours(2));
-    app.auth.store().purge_expired(app.auth.now()).await.unwrap();
+    app.auth.outbox_worker().purge().await.unwrap();
     assert_eq!(count("send_counters").await, 0);
     assert_eq!(count("login_failures").await, 0);
 }
