@@ -30,6 +30,8 @@ Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success 
     ),
     components(schemas(
         AuthRequestsDto,
+        LoginProvider,
+        BoolOrString,
         ConfirmData,
         RecaptchaType,
         AuthenticationTokenDto,
