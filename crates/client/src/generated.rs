@@ -512,7 +512,7 @@ PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
 #[derive(Clone, Debug)]
 /**Client for docspace-auth
 
-The Authentication group of the ONLYOFFICE DocSpace API, centred on Send SMS code. Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success envelope `{response, count, links, status, statusCode}`; every error is the error envelope `{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`.
+The Authentication group of the ONLYOFFICE DocSpace API, centred on Send SMS code. Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success envelope `{response, count, links, status, statusCode}`; every error is the error envelope `{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`; messages name the field at fault, never the value sent. Answers under `/api/2.0/authentication` are `Cache-Control: no-store`; a 405 lists the address's methods in `Allow`.
 
 Version: 1.0.0*/
 pub struct Client {
