@@ -45,10 +45,9 @@ operation. Unknown fields are ignored.*/
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub password_hash: ::std::option::Option<::std::string::String>,
-        /**Login provider: empty or `email` for password login. Third-party providers are answered
-400 `ProviderNotSupported`.*/
+        ///Login provider: empty or `email` (any letter case) for password login.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub provider: ::std::option::Option<::std::string::String>,
+        pub provider: ::std::option::Option<LoginProvider>,
         ///reCAPTCHA or hCaptcha response token.
         #[serde(
             rename = "recaptchaResponse",
@@ -124,6 +123,27 @@ operation. Unknown fields are ignored.*/
         #[serde(rename = "statusCode")]
         pub status_code: i32,
     }
+    /**A flag sent as a boolean or as a string: the string `true`, in any letter case, is true; any
+other string is false.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(untagged)]
+    pub enum BoolOrString {
+        Boolean(bool),
+        String(::std::string::String),
+    }
+    impl ::std::fmt::Display for BoolOrString {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Boolean(x) => x.fmt(f),
+                Self::String(x) => x.fmt(f),
+            }
+        }
+    }
+    impl ::std::convert::From<bool> for BoolOrString {
+        fn from(value: bool) -> Self {
+            Self::Boolean(value)
+        }
+    }
     ///Success envelope of a boolean.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct BooleanWrapper {
@@ -182,9 +202,10 @@ operation. Unknown fields are ignored.*/
         ///The email from the link.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
-        ///`true` or `false` (DocSpace's SDKs send it as a string).
+        /**Whether the user accesses the account for the first time: a boolean, or a string as
+DocSpace's SDKs send it.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub first: ::std::option::Option<::std::string::String>,
+        pub first: ::std::option::Option<BoolOrString>,
         ///The key from the link.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub key: ::std::option::Option<::std::string::String>,
@@ -247,6 +268,61 @@ DocSpace types are answered `Invalid`).*/
         pub action: ::std::string::String,
         ///Absolute URL of the request.
         pub href: ::std::string::String,
+    }
+    ///Login provider: empty or `email`, both meaning password login. Letter case and surrounding whitespace are ignored (` Email ` is `email`). Any other value (a third-party provider) is answered 400 `ProviderNotSupported`.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum LoginProvider {
+        #[serde(rename = "")]
+        X,
+        #[serde(rename = "email")]
+        Email,
+    }
+    impl ::std::fmt::Display for LoginProvider {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::X => f.write_str(""),
+                Self::Email => f.write_str("email"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for LoginProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "" => Ok(Self::X),
+                "email" => Ok(Self::Email),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LoginProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LoginProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///The new mobile phone (`setphone`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -436,7 +512,7 @@ PBKDF2-HMAC-SHA256(password, salt as UTF-8, iterations, size bits).*/
 #[derive(Clone, Debug)]
 /**Client for docspace-auth
 
-The Authentication group of the ONLYOFFICE DocSpace API, centred on Send SMS code. Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success envelope `{response, count, links, status, statusCode}`; every error is the error envelope `{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`.
+The Authentication group of the ONLYOFFICE DocSpace API, centred on Send SMS code. Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success envelope `{response, count, links, status, statusCode}`; every error is the error envelope `{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`; messages name the field at fault, never the value sent. Answers under `/api/2.0/authentication` are `Cache-Control: no-store`; a 405 lists the address's methods in `Allow`.
 
 Version: 1.0.0*/
 pub struct Client {
@@ -657,8 +733,9 @@ Arguments:
     }
     /**Log out
 
-Revokes the session of the token the request carries (cookie or `Authorization`) and clears the
-cookie. Answers 200 with a null payload whether or not there was a live session.
+Revokes the session of every token the request carries, the `asc_auth_key` cookie and
+`Authorization` alike (up to 8), and clears the cookie. Answers 200 with a null payload whether
+or not there was a live session.
 
 Sends a `POST` request to `/api/2.0/authentication/logout`
 

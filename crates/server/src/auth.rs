@@ -262,7 +262,7 @@ impl AuthService {
         let (user, login_key) = match credentials {
             Credentials::Password { proof, .. } => (self.check_password(found, proof).await?, None),
             Credentials::ConfirmKey { first, key, .. } => self.check_login_key(found, *first, key).await?,
-            Credentials::ThirdParty { provider } => return Err(Error::ProviderNotSupported(provider.clone())),
+            Credentials::ThirdParty { .. } => return Err(Error::ProviderNotSupported),
             Credentials::Missing => return Err(Error::AuthenticationFailed),
         };
         if user.disabled {

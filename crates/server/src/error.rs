@@ -31,8 +31,11 @@ pub enum Error {
     SmsTwoFactorDisabled,
     #[error("The user has no mobile phone number; set one with POST /api/2.0/authentication/setphone")]
     MobilePhoneRequired,
-    #[error("Login with provider {0:?} is not supported; use userName with password or passwordHash")]
-    ProviderNotSupported(String),
+    /// Names the field, never the value sent: messages echo nothing from the request.
+    #[error(
+        "Login with a third-party provider is not supported; send provider empty or `email`, with userName and password or passwordHash"
+    )]
+    ProviderNotSupported,
     /// Too many codes for a phone (with its send budget), or a blocked login (without).
     #[error("Too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64, budget: Option<SendBudget> },
@@ -109,7 +112,7 @@ impl Error {
             Error::UserDisabled => "UserDisabled",
             Error::SmsTwoFactorDisabled => "SmsTwoFactorDisabled",
             Error::MobilePhoneRequired => "MobilePhoneRequired",
-            Error::ProviderNotSupported(_) => "ProviderNotSupported",
+            Error::ProviderNotSupported => "ProviderNotSupported",
             Error::RateLimited { .. } => "RateLimited",
             Error::InvalidRecaptcha => "InvalidRecaptcha",
             Error::CaptchaRequired => "CaptchaRequired",

@@ -145,6 +145,7 @@ impl Application {
             }
             app.wrap(from_fn(api::negotiate::negotiate_media_type))
                 .wrap(from_fn(log_requests))
+                .wrap(from_fn(api::headers::security_headers))
                 .configure(api::configure)
                 .default_service(api::default_service())
         })

@@ -10,7 +10,7 @@ use super::dto::{
 use super::envelope;
 use super::envelope::ErrorApiResponse;
 use super::error::insert_rate_limit_headers;
-use super::session::{CookiePolicy, removal_cookie, session_cookie, token_from_request};
+use super::session::{CookiePolicy, removal_cookie, session_cookie, token_from_request, tokens_in_request};
 use crate::auth::AuthService;
 use crate::client_ip::{self, TrustedProxies};
 use crate::confirm::KeyCheck;
@@ -96,7 +96,7 @@ fn caller(req: &HttpRequest, proxies: &TrustedProxies, request: &AuthRequestsDto
                 "type": "PayloadTooLarge", "stack": null, "hresult": 0}, "status": 1, "statusCode": 413})),
         (status = 415, description = "The body is not JSON.",
             body = ErrorApiResponse,
-            example = json!({"error": {"message": "Content-Type text/plain is not supported; send application/json, text/json or application/*+json",
+            example = json!({"error": {"message": "This Content-Type is not supported; send application/json, text/json or application/*+json",
                 "type": "UnsupportedMediaType", "stack": null, "hresult": 0}, "status": 1, "statusCode": 415})),
         (status = 429, description = "Too many live codes for this phone, an hourly send cap reached (per user, client address, country or overall), too many attempts from this address for this account (5 within 60 s block it for 60 s; a valid CAPTCHA gets through), or, with no CAPTCHA configured, the account's wait after too many consecutive failures (doubling from 1 s up to 1 h).",
             body = ErrorApiResponse,
@@ -241,8 +241,9 @@ pub async fn get_is_authentificated(req: HttpRequest, auth: web::Data<AuthServic
 
 /// Log out
 ///
-/// Revokes the session of the token the request carries (cookie or `Authorization`) and clears the
-/// cookie. Answers 200 with a null payload whether or not there was a live session.
+/// Revokes the session of every token the request carries, the `asc_auth_key` cookie and
+/// `Authorization` alike (up to 8), and clears the cookie. Answers 200 with a null payload whether
+/// or not there was a live session.
 #[utoipa::path(
     post,
     path = "/api/2.0/authentication/logout",
@@ -262,7 +263,9 @@ pub async fn logout(
     auth: web::Data<AuthService>,
     policy: web::Data<CookiePolicy>,
 ) -> Result<HttpResponse, Error> {
-    if let Some(token) = token_from_request(&req) {
+    // Not only the token other operations would read: a session left in the cookie (or the
+    // header) would outlive a logout the user asked for.
+    for token in tokens_in_request(&req) {
         auth.logout(&token).await?;
     }
     let mut builder = HttpResponse::Ok();

@@ -40,7 +40,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
             if let Some(ct) = &content_type
                 && !is_json_media_type(ct)
             {
-                return Err(unsupported(ct));
+                return Err(unsupported(false));
             }
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(Error::PayloadTooLarge { limit });
@@ -59,7 +59,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonBody<T> {
                 return Ok(JsonBody(T::default()));
             }
             if content_type.is_none() {
-                return Err(unsupported("none"));
+                return Err(unsupported(true));
             }
             // serde would read a struct from an array too; DocSpace's bodies are objects.
             if text[0] != b'{' {
@@ -92,10 +92,10 @@ fn without_value(error: &serde_json::Error) -> String {
     }
 }
 
-fn unsupported(content_type: &str) -> Error {
-    Error::UnsupportedMediaType(format!(
-        "Content-Type {content_type} is not supported; send application/json, text/json or application/*+json"
-    ))
+/// 415, naming the header but not echoing what was sent in it (errors repeat nothing a client sent).
+fn unsupported(missing: bool) -> Error {
+    let what = if missing { "A request body needs a Content-Type" } else { "This Content-Type is not supported" };
+    Error::UnsupportedMediaType(format!("{what}; send application/json, text/json or application/*+json"))
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ pub struct AuthRequestsDto {
     /// Lowercase hex PBKDF2-HMAC-SHA256 of the password with the portal's published settings
     /// (`GET /api/2.0/settings`, `passwordHash`).
     pub password_hash: Option<String>,
-    /// Login provider: empty or `email` for password login. Third-party providers are answered
-    /// 400 `ProviderNotSupported`.
+    /// Login provider: empty or `email` (any letter case) for password login.
+    #[schema(value_type = Option<LoginProvider>)]
     pub provider: Option<String>,
     /// Third-party provider access token (unused: third-party login is not supported).
     pub access_token: Option<String>,
@@ -47,6 +47,50 @@ pub struct AuthRequestsDto {
     #[schema(example = "en-US")]
     pub culture: Option<String>,
 }
+
+/// The `provider` values that mean password login; any other is a third-party provider, which is
+/// answered 400 `ProviderNotSupported`. Documented from [`Self::ALL`], so the document's enum and
+/// [`Self::from_request`] cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginProvider {
+    Empty,
+    Email,
+}
+
+impl LoginProvider {
+    pub const ALL: [LoginProvider; 2] = [LoginProvider::Empty, LoginProvider::Email];
+
+    /// The value as documented.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginProvider::Empty => "",
+            LoginProvider::Email => "email",
+        }
+    }
+
+    /// The provider a request names (absent is empty), or `None` for one not accepted: letter case
+    /// and surrounding whitespace are ignored.
+    pub fn from_request(value: Option<&str>) -> Option<Self> {
+        let value = value.unwrap_or("").trim();
+        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(value))
+    }
+}
+
+impl utoipa::PartialSchema for LoginProvider {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .description(Some(
+                "Login provider: empty or `email`, both meaning password login. Letter case and surrounding \
+                 whitespace are ignored (` Email ` is `email`). Any other value (a third-party provider) is \
+                 answered 400 `ProviderNotSupported`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for LoginProvider {}
 
 /// Data of a confirmation link that logs a user in (`Auth` confirm key).
 #[derive(Default, Deserialize, ToSchema)]
@@ -203,19 +247,24 @@ pub struct EmailValidationKeyModel {
     #[serde(rename = "type")]
     #[schema(example = "PhoneActivation")]
     pub kind: Option<String>,
-    /// `true` or `false` (DocSpace's SDKs send it as a string).
+    /// Whether the user accesses the account for the first time: a boolean, or a string as
+    /// DocSpace's SDKs send it.
     #[serde(default, deserialize_with = "bool_or_string")]
-    #[schema(value_type = Option<String>, example = "false")]
+    #[schema(value_type = Option<BoolOrString>, example = "false")]
     pub first: Option<bool>,
 }
 
+/// A flag sent as a boolean or as a string: the string `true`, in any letter case, is true; any
+/// other string is false.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BoolOrString {
+    Bool(bool),
+    #[schema(example = "true")]
+    String(String),
+}
+
 fn bool_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum BoolOrString {
-        Bool(bool),
-        String(String),
-    }
     Ok(match Option::<BoolOrString>::deserialize(deserializer)? {
         None => None,
         Some(BoolOrString::Bool(b)) => Some(b),
@@ -278,8 +327,8 @@ impl AuthRequestsDto {
                 key: confirm.key.clone().unwrap_or_default(),
             });
         }
-        let provider = self.provider.as_deref().map(str::trim).unwrap_or("");
-        if !provider.is_empty() && !provider.eq_ignore_ascii_case("email") {
+        if LoginProvider::from_request(self.provider.as_deref()).is_none() {
+            let provider = self.provider.as_deref().unwrap_or_default().trim();
             return Ok(Credentials::ThirdParty { provider: provider.to_owned() });
         }
         let non_empty = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);

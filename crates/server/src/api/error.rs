@@ -24,7 +24,7 @@ impl ResponseError for Error {
         match self {
             Error::InvalidRequest(_)
             | Error::MobilePhoneRequired
-            | Error::ProviderNotSupported(_)
+            | Error::ProviderNotSupported
             | Error::InvalidPhone(_) => StatusCode::BAD_REQUEST,
             Error::AuthenticationFailed | Error::InvalidConfirmKey => StatusCode::UNAUTHORIZED,
             Error::PhoneAlreadyActivated | Error::PhoneProvisioned | Error::PhoneInUse | Error::PhoneChanged => {

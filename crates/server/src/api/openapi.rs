@@ -14,7 +14,9 @@ use super::envelope::{ErrorApiResponse, ErrorDetail, Link};
         description = "The Authentication group of the ONLYOFFICE DocSpace API, centred on Send SMS code. \
 Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success envelope \
 `{response, count, links, status, statusCode}`; every error is the error envelope \
-`{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`.",
+`{error: {message, type, stack, hresult}, status, statusCode}` with a stable `type`; messages \
+name the field at fault, never the value sent. Answers under `/api/2.0/authentication` are \
+`Cache-Control: no-store`; a 405 lists the address's methods in `Allow`.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -30,6 +32,8 @@ Wire-compatible with DocSpace's clients and SDKs. Every 200 body is the success 
     ),
     components(schemas(
         AuthRequestsDto,
+        LoginProvider,
+        BoolOrString,
         ConfirmData,
         RecaptchaType,
         AuthenticationTokenDto,

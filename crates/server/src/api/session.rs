@@ -57,6 +57,26 @@ pub fn token_from_request(req: &HttpRequest) -> Option<SessionToken> {
         .or_else(|| req.cookie(COOKIE_NAME).and_then(|c| SessionToken::from_client(c.value())))
 }
 
+/// At most this many tokens of one request are revoked: more than any client sends, few enough
+/// that one request cannot make many database writes.
+const MAX_TOKENS_REVOKED: usize = 8;
+
+/// Every token the request carries, for logout to revoke them all: each `Authorization` value and
+/// each `asc_auth_key` cookie (a client can hold a session in both, or two sessions), without
+/// repeats, at most [`MAX_TOKENS_REVOKED`].
+pub fn tokens_in_request(req: &HttpRequest) -> Vec<SessionToken> {
+    let from_headers = req.headers().get_all(AUTHORIZATION).filter_map(|v| v.to_str().ok()).map(str::to_owned);
+    let cookies = req.cookies().map(|c| c.clone()).unwrap_or_default();
+    let from_cookies = cookies.iter().filter(|c| c.name() == COOKIE_NAME).map(|c| c.value().to_owned());
+    let mut tokens: Vec<SessionToken> = Vec::new();
+    for token in from_headers.chain(from_cookies).filter_map(|v| SessionToken::from_client(&v)) {
+        if !tokens.contains(&token) && tokens.len() < MAX_TOKENS_REVOKED {
+            tokens.push(token);
+        }
+    }
+    tokens
+}
+
 /// Property tests: `Authorization` and `Cookie` are untrusted header bytes.
 #[cfg(test)]
 mod properties {

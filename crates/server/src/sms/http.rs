@@ -16,9 +16,12 @@ pub fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
-/// A client for one provider: its timeout covers connecting, sending and reading the answer.
+/// A client for one provider: its timeout covers connecting, sending and reading the answer. It
+/// follows no redirect: a 307 or 308 would post the credentials and the SMS again to wherever
+/// `Location` points. A 3xx answer is a refusal like any other non-2xx ([`status_error`]).
 pub fn client(timeout_ms: u64) -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_millis(timeout_ms.max(1)))
         .connect_timeout(Duration::from_millis(timeout_ms.clamp(1, 5_000)))
         .user_agent(concat!("docspace-auth/", env!("CARGO_PKG_VERSION")))
@@ -141,6 +144,22 @@ mod tests {
         assert_eq!(endpoint(&base, "/a/b.json").as_str(), "http://127.0.0.1:9/prefix/a/b.json");
         let base = Url::parse("http://127.0.0.1:9").unwrap();
         assert_eq!(endpoint(&base, "messages").as_str(), "http://127.0.0.1:9/messages");
+    }
+
+    #[tokio::test]
+    async fn the_client_follows_no_redirect_and_a_3xx_is_a_refusal() {
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let elsewhere = MockServer::start().await;
+        Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(200)).mount(&elsewhere).await;
+        for status in [301, 302, 303, 307, 308] {
+            let gateway = MockServer::start().await;
+            let redirect = ResponseTemplate::new(status).insert_header("Location", format!("{}/x", elsewhere.uri()));
+            Mock::given(wiremock::matchers::any()).respond_with(redirect).mount(&gateway).await;
+            let answer = client(2_000).post(gateway.uri()).body("secret").send().await.unwrap();
+            assert_eq!(answer.status().as_u16(), status);
+            assert!(matches!(status_error("p", answer.status(), ""), SendError::Rejected(_)), "{status}");
+        }
+        assert!(elsewhere.received_requests().await.unwrap().is_empty(), "a redirect was followed");
     }
 
     #[test]

@@ -164,6 +164,31 @@ async fn an_unreachable_verify_service_is_503_not_a_free_pass(backend: Backend) 
     assert!(app.outbox().is_empty());
 }
 
+/// A verify service that redirects is not followed (the secret would go wherever `Location`
+/// points) and is no pass.
+#[backend_test]
+async fn a_redirecting_verify_service_is_not_followed(backend: Backend) {
+    let elsewhere = spawn_fake_verifier().await;
+    let redirecting = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(307).insert_header("Location", elsewhere.url.as_str()))
+        .mount(&redirecting)
+        .await;
+    let app = spawn_app_with(backend, |s| {
+        s.captcha.recaptcha_secret = Some("secret".into());
+        s.captcha.recaptcha_verify_url = format!("{}/siteverify", redirecting.uri()).parse().unwrap();
+    })
+    .await;
+    app.add_alice().await;
+    block_alice(&app).await;
+    let mut body = login_body();
+    body["recaptchaResponse"] = json!("human");
+    assert_error(app.send_sms(&body).await, 503, "CaptchaUnavailable").await;
+    assert_eq!(redirecting.received_requests().await.unwrap().len(), 1);
+    assert!(elsewhere.requests.lock().unwrap().is_empty(), "the redirect was followed");
+    assert!(app.outbox().is_empty());
+}
+
 #[backend_test]
 async fn without_a_configured_captcha_the_block_stands_and_nothing_is_published(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -127,6 +127,51 @@ async fn rejected_values_are_not_echoed_back(backend: Backend) {
     }
 }
 
+/// No answer repeats what the request sent, in any field, header or the address: error messages
+/// name the field at fault instead (a reflected value is an injection vector and may be a secret).
+#[backend_test]
+async fn no_answer_repeats_a_value_the_request_sent(backend: Backend) {
+    const MARKER: &str = "zq7marker";
+    let app = spawn_app(backend).await;
+    app.add_alice().await;
+    let with = |field: &str| {
+        let mut body = login_body();
+        body[field] = json!(MARKER);
+        body.to_string()
+    };
+    let login = "/api/2.0/authentication";
+    let answers = vec![
+        (app.post_raw(SENDSMS, "application/json", with("provider")).await, 400, "ProviderNotSupported"),
+        (app.post_raw(login, "application/json", with("provider")).await, 400, "ProviderNotSupported"),
+        (
+            app.post_raw(SENDSMS, &format!("application/{MARKER}"), login_body().to_string()).await,
+            415,
+            "UnsupportedMediaType",
+        ),
+        (app.post_raw(SENDSMS, "application/json", with("session")).await, 400, "InvalidRequest"),
+        (app.post_raw(SENDSMS, "application/json", with("recaptchaType")).await, 400, "InvalidRequest"),
+        (
+            app.post_raw(SENDSMS, "application/json", format!(r#"{{"userName": {MARKER}}}"#)).await,
+            400,
+            "InvalidRequest",
+        ),
+        (
+            app.post_raw(&format!("{login}/{MARKER}"), "application/json", with("code")).await,
+            401,
+            "AuthenticationFailed",
+        ),
+        (app.http.get(app.url(&format!("/api/2.0/{MARKER}"))).send().await.unwrap(), 404, "NotFound"),
+    ];
+    for (response, status, kind) in answers {
+        let headers = format!("{:?}", response.headers());
+        assert!(!headers.contains(MARKER), "{headers}");
+        let body = assert_error(response, status, kind).await;
+        assert!(!body.to_string().contains(MARKER), "{body}");
+    }
+    let provider = assert_error(app.send_sms(&json!({"provider": MARKER})).await, 400, "ProviderNotSupported").await;
+    assert!(provider["error"]["message"].as_str().unwrap().contains("third-party provider"), "{provider}");
+}
+
 #[backend_test]
 async fn oversized_bodies_are_413(backend: Backend) {
     let app = spawn_app(backend).await;

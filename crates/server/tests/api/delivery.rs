@@ -234,6 +234,41 @@ async fn a_destination_no_provider_will_serve_fails_at_once_without_retries(back
     assert_eq!(sample(&metrics, r#"docspace_auth_sms_retried_total{provider="twilio"}"#), None);
 }
 
+/// A gateway that redirects is not followed: a 307 would post the credentials and the code again
+/// to another host. The redirect is a failed attempt, not a delivery.
+#[backend_test]
+async fn a_provider_redirect_is_not_followed_and_is_no_delivery(backend: Backend) {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TWILIO_MESSAGES))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM66", "status": "queued"})))
+        .mount(&elsewhere)
+        .await;
+    let redirect =
+        ResponseTemplate::new(307).insert_header("Location", format!("{}{TWILIO_MESSAGES}", elsewhere.uri()));
+    let twilio_fake = MockServer::start().await;
+    Mock::given(method("POST")).and(path(TWILIO_MESSAGES)).respond_with(redirect).mount(&twilio_fake).await;
+    let app = spawn_app_with(backend, |s| {
+        s.sms.providers = vec!["twilio".into()];
+        s.sms.twilio = Some(twilio_settings(&twilio_fake));
+    })
+    .await;
+    app.add_alice().await;
+
+    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+
+    assert_eq!(twilio_fake.received_requests().await.unwrap().len(), 1);
+    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "the redirect was followed");
+    let rows = messages(&app).await;
+    assert_ne!(rows[0].state, "sent");
+    assert_eq!(rows[0].last_error.as_deref(), Some("provider refused: twilio: HTTP 307"));
+    let metrics = metrics(&app).await;
+    assert_eq!(
+        sample(&metrics, r#"docspace_auth_sms_provider_errors_total{kind="rejected",provider="twilio"}"#),
+        Some(1.0)
+    );
+}
+
 #[backend_test]
 async fn an_outage_of_every_provider_delays_messages_and_metrics_show_it(backend: Backend) {
     let twilio_fake = MockServer::start().await;

@@ -95,3 +95,80 @@ fn every_documented_example_matches_its_status() {
     }
     assert!(checked >= 20, "only {checked} examples checked");
 }
+
+/// Whether `value` fits `schema`, for the part of JSON Schema the document uses in request bodies
+/// (`$ref`, `oneOf`, `anyOf`, `allOf`, `type`, `enum`).
+fn fits(document: &Value, schema: &Value, value: &Value) -> bool {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        return fits(document, &document["components"]["schemas"][name], value);
+    }
+    let matching = |key: &str| schema[key].as_array().map(|s| s.iter().filter(|s| fits(document, s, value)).count());
+    let type_is = |t: &Value| match t.as_str().unwrap() {
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        other => panic!("type {other}"),
+    };
+    matching("oneOf").is_none_or(|n| n == 1)
+        && matching("anyOf").is_none_or(|n| n > 0)
+        && schema["allOf"].as_array().is_none_or(|all| matching("allOf") == Some(all.len()))
+        && schema["enum"].as_array().is_none_or(|values| values.contains(value))
+        && match &schema["type"] {
+            Value::Null => true,
+            Value::Array(types) => types.iter().any(type_is),
+            t => type_is(t),
+        }
+}
+
+/// The document declares what the server accepts: `checkConfirm`'s `first` as a boolean or a
+/// string, and `provider` as the values that mean password login (letter case and surrounding
+/// whitespace ignored, as its description says). Checked value by value against real answers.
+#[backend_test]
+async fn the_document_declares_what_the_server_accepts(backend: Backend) {
+    use serde_json::json;
+    let app = spawn_app_with(backend, |s| s.two_factor.sms = false).await;
+    app.add_alice().await;
+    let document = serde_json::to_value(docspace_auth_server::api::openapi::document()).unwrap();
+    let properties = |schema: &str| document["components"]["schemas"][schema]["properties"].clone();
+
+    let first = properties("EmailValidationKeyModel")["first"].clone();
+    for value in [json!(true), json!(false), json!("true"), json!("False"), json!("yes"), json!(""), Value::Null] {
+        assert!(fits(&document, &first, &value), "first: {value} is accepted: {first}");
+    }
+    for value in [json!(1), json!(0.5), json!([]), json!({})] {
+        assert!(!fits(&document, &first, &value), "first: {value} is refused: {first}");
+    }
+    for value in [json!(true), json!("true"), json!("yes"), json!(1), json!([]), Value::Null] {
+        let body = json!({"type": "Auth", "email": EMAIL, "key": "k", "first": value});
+        let response = app.post_raw("/api/2.0/authentication/confirm", "application/json", body.to_string()).await;
+        assert_eq!(response.status() == 200, fits(&document, &first, &value), "first: {value}");
+    }
+
+    let provider = properties("AuthRequestsDto")["provider"].clone();
+    let description = provider_description(&document, &provider);
+    assert!(description.contains("letter case"), "{description}");
+    for value in [json!(""), json!("email"), json!("Email"), json!(" EMAIL "), json!("google"), json!("e-mail")]
+        .into_iter()
+        .chain([Value::Null, json!(5), json!(true)])
+    {
+        let body = json!({"userName": EMAIL, "password": PASSWORD, "provider": value});
+        let response = app.post_raw("/api/2.0/authentication", "application/json", body.to_string()).await;
+        let canonical = value.as_str().map_or(value.clone(), |s| json!(s.trim().to_lowercase()));
+        assert_eq!(response.status() == 200, fits(&document, &provider, &canonical), "provider: {value}");
+    }
+}
+
+/// The description of `provider`'s schema, wherever the document puts it.
+fn provider_description(document: &Value, schema: &Value) -> String {
+    let mut text = schema.to_string();
+    for reference in schema.to_string().split("\"$ref\":\"").skip(1) {
+        let name = reference.split('"').next().unwrap().rsplit('/').next().unwrap();
+        text.push_str(&document["components"]["schemas"][name].to_string());
+    }
+    text
+}

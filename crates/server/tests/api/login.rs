@@ -77,6 +77,41 @@ async fn the_right_code_starts_a_session_usable_as_cookie_or_header_until_logout
     assert!(!app.is_authenticated(Some(("Cookie", format!("asc_auth_key={token}")))).await, "revoked");
 }
 
+impl TestApp {
+    /// A fresh session's token: a code sent and redeemed.
+    async fn new_session(&self) -> String {
+        let code = self.request_code().await;
+        json_of(self.redeem(&code).await).await["response"]["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A client can carry two sessions at once (the cookie from a browser login, a token in
+/// `Authorization`): logout ends both, not only the one other operations would read.
+#[backend_test]
+async fn logout_revokes_the_header_and_the_cookie_session_alike(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_alice().await;
+    for bearer in ["Bearer ", ""] {
+        let (in_header, in_cookie) = (app.new_session().await, app.new_session().await);
+        let cookie = || ("Cookie", format!("theme=dark; asc_auth_key={in_cookie}"));
+        assert!(app.is_authenticated(Some(("Authorization", in_header.clone()))).await);
+        assert!(app.is_authenticated(Some(cookie())).await);
+
+        let logout = app
+            .http
+            .post(app.url(LOGOUT))
+            .header("Authorization", format!("{bearer}{in_header}"))
+            .header(cookie().0, cookie().1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 200);
+
+        assert!(!app.is_authenticated(Some(("Authorization", in_header.clone()))).await, "header session revoked");
+        assert!(!app.is_authenticated(Some(cookie())).await, "cookie session revoked");
+    }
+}
+
 #[backend_test]
 async fn session_true_makes_a_browser_session_cookie(backend: Backend) {
     let app = spawn_app(backend).await;

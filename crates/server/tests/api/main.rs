@@ -12,6 +12,7 @@ mod delivery;
 mod docs;
 mod flow;
 mod forwarded;
+mod headers;
 mod helpers;
 mod login;
 mod multi_instance;
