@@ -605,6 +605,9 @@ Sends a `GET` request to `/api/2.0/authentication`
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
@@ -728,6 +731,9 @@ Arguments:
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
@@ -770,6 +776,9 @@ Sends a `POST` request to `/api/2.0/authentication/logout`
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
             500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             _ => Err(Error::UnexpectedResponse(response)),
@@ -1022,7 +1031,8 @@ Sends a `GET` request to `/api/2.0/settings`
     }
     /**Check health
 
-200 when this instance can reach its database, 500 otherwise.
+200 when this instance can reach its database; 503 `DatabaseUnavailable` when it cannot
+within `database_timeout_ms`.
 
 Sends a `GET` request to `/health`
 
@@ -1056,7 +1066,7 @@ Sends a `GET` request to `/health`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            500u16 => {
+            503u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             _ => Err(Error::UnexpectedResponse(response)),

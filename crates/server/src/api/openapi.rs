@@ -1,7 +1,9 @@
 //! The OpenAPI document derived from the handlers. `cargo xtask openapi check` proves it equals
 //! the checked-in `openapi/docspace-auth.json`.
 
-use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use super::dto::*;
 use super::envelope::{ErrorApiResponse, ErrorDetail, Link};
@@ -54,6 +56,7 @@ name the field at fault, never the value sent. Answers under `/api/2.0/authentic
         ErrorApiResponse,
         ErrorDetail,
     )),
+    modifiers(&DatabaseOutage),
     tags(
         (name = "Authentication", description = "Logging in with a password and an SMS code."),
         (name = "Settings", description = "Portal settings a login page needs."),
@@ -65,4 +68,41 @@ pub struct ApiDoc;
 /// The server's own document (OpenAPI 3.1, as utoipa emits it).
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// Every operation that reads or writes the database may answer 503 `DatabaseUnavailable`; said
+/// once here rather than on each handler.
+struct DatabaseOutage;
+
+const DATABASE_UNAVAILABLE: &str = "The database is down, or locked by another program, for longer than \
+`database_timeout_ms` (`DatabaseUnavailable`, `Retry-After: 1`); nothing was changed.";
+
+impl Modify for DatabaseOutage {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // The portal settings are read at start-up; every other route touches the database.
+            if path == "/api/2.0/settings" {
+                continue;
+            }
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                add_database_unavailable(operation);
+            }
+        }
+    }
+}
+
+fn add_database_unavailable(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut("503") {
+        Some(RefOr::T(response)) if !response.description.contains("DatabaseUnavailable") => {
+            response.description = format!("{} Or: {DATABASE_UNAVAILABLE}", response.description);
+        }
+        Some(_) => {}
+        None => {
+            let content = Content::new(Some(Ref::from_schema_name("ErrorApiResponse")));
+            let response =
+                ResponseBuilder::new().description(DATABASE_UNAVAILABLE).content("application/json", content).build();
+            responses.insert("503".to_owned(), RefOr::T(response));
+        }
+    }
 }

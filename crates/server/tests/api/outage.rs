@@ -149,3 +149,23 @@ async fn assert_unavailable_writes(app: &TestApp) {
     let body: Value = assert_error(response, 503, "DatabaseUnavailable").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("database"), "{body}");
 }
+
+/// The document tells clients of the answer: every operation that touches the database declares
+/// 503 `DatabaseUnavailable`.
+#[tokio::test]
+async fn the_document_declares_database_unavailable_wherever_the_database_is_used() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let document: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut declared = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let description = operation["responses"]["503"]["description"].as_str().unwrap_or_default();
+            if path == "/api/2.0/settings" {
+                continue; // answered from memory
+            }
+            assert!(description.contains("DatabaseUnavailable"), "{method} {path}: {description:?}");
+            declared += 1;
+        }
+    }
+    assert_eq!(declared, 8);
+}
