@@ -66,7 +66,7 @@ pub enum Error {
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
     Busy,
-    /// The database is down or cannot be written; nothing was changed.
+    /// The database is down or cannot be written; the request may be repeated.
     #[error("The database is unavailable; try again in a moment")]
     DatabaseUnavailable,
     /// A provider callback whose signature does not check out.

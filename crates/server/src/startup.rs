@@ -35,14 +35,16 @@ async fn check_secret(store: &dyn store::Store, secret: &ServerSecret, settings:
     let ours = secret.keyed_hash(Purpose::SecretFingerprint, &[]);
     let stored = store.portal_setting_or_init(SECRET_FINGERPRINT_KEY, &ours).await?;
     let source = match &settings.secret {
-        Some(_) => "the `secret` setting (DOCSPACE_AUTH__SECRET)".to_owned(),
-        None => format!("the generated secret in {}", settings.data_dir.join("server-secret").display()),
+        Some(_) => "from the `secret` setting".to_owned(),
+        None => format!("generated in {}", settings.data_dir.join("server-secret").display()),
     };
     anyhow::ensure!(
         secret.verify(Purpose::SecretFingerprint, &[], &stored),
         "the server secret ({source}) is not the one this database was first used with: every instance \
          sharing a database must have the same secret. Set `secret` (DOCSPACE_AUTH__SECRET) to the other \
-         instances' value, or copy their server-secret file into this data directory"
+         instances' value, or copy their server-secret file into this data directory (the fingerprint is the \
+         `secret.fingerprint` row of the portal_settings table: delete it only to abandon what was stored \
+         under the other secret)"
     );
     Ok(())
 }

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 use crate::auth::AuthService;
 use crate::config::SecretText;
 use crate::error::Error;
+use crate::store::StoreError;
 
 /// Whether `/metrics` is served, and the bearer token scrapers must send when one is configured.
 #[derive(Clone)]
@@ -34,6 +35,10 @@ pub async fn get_metrics(
             return Err(Error::AuthenticationFailed);
         }
     }
-    let text = auth.metrics().render(auth.store().as_ref()).await.map_err(Error::Internal)?;
+    let text = auth.metrics().render(auth.store().as_ref()).await.map_err(|e| match e.downcast::<StoreError>() {
+        // An outage is answered as one (503), as everywhere else.
+        Ok(store_error) => store_error.into(),
+        Err(other) => Error::Internal(other),
+    })?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
 }

@@ -32,8 +32,9 @@ pub struct Settings {
     /// Database URL: `sqlite://...` or `postgres://...`; defaults to
     /// `sqlite://<data_dir>/docspace-auth.db`. It may hold a password, so `Debug` never prints it.
     pub database_url: Option<SecretText>,
-    /// Longest wait for the database (a connection, or on SQLite another writer's lock); past it a
-    /// request is answered 503 `DatabaseUnavailable` rather than left hanging.
+    /// Longest wait for a PostgreSQL connection (opening one included); past it a request is
+    /// answered 503 `DatabaseUnavailable` rather than left hanging. SQLite waits at least 10 s for
+    /// its write lock, which this process's own requests queue for.
     pub database_timeout_ms: u64,
     /// Base URL people reach this server at (used in links and the SMS origin line);
     /// defaults to `http://<bind>`.

@@ -86,26 +86,42 @@ impl Settings {
         Ok(())
     }
 
-    /// What only the developer may see stays on loopback unless a setting says otherwise.
-    fn validate_exposure(&self) -> anyhow::Result<()> {
-        if self.bind.ip().is_loopback() {
-            return Ok(());
+    /// Why people other than the developer can reach this server, if they can: a non-loopback
+    /// `bind`, a reverse proxy in front of it (`trusted_proxies`), or a non-loopback `public_url`.
+    fn exposure(&self) -> Option<String> {
+        if !self.bind.ip().is_loopback() {
+            return Some(format!("bind = {} is not a loopback address", self.bind));
         }
+        if !self.trusted_proxies.is_empty() {
+            return Some("trusted_proxies is set, so a proxy forwards others' requests here".to_owned());
+        }
+        let public_host = self.public_url.as_ref().and_then(|url| match url.host()? {
+            url::Host::Domain(domain) if domain.eq_ignore_ascii_case("localhost") => None,
+            url::Host::Domain(domain) => Some(domain.to_owned()),
+            url::Host::Ipv4(ip) if ip.is_loopback() => None,
+            url::Host::Ipv6(ip) if ip.is_loopback() => None,
+            host => Some(host.to_string()),
+        });
+        public_host.map(|host| format!("public_url names {host}, which is not this machine's loopback"))
+    }
+
+    /// What only the developer may see stays with the developer unless a setting says otherwise.
+    fn validate_exposure(&self) -> anyhow::Result<()> {
+        let Some(exposure) = self.exposure() else {
+            return Ok(());
+        };
         anyhow::ensure!(
             !self.sms.providers.iter().any(|p| p == "development") || self.sms.development.allow_public,
-            "bind = {} is not a loopback address, and the development SMS provider writes every code in plain \
-             text to {}: remove \"development\" from sms.providers (configure a real provider), bind to \
-             127.0.0.1, or set sms.development.allow_public = true",
-            self.bind,
+            "{exposure}, and the development SMS provider writes every code in plain text to {}: remove \
+             \"development\" from sms.providers (configure a real provider), or set \
+             sms.development.allow_public = true",
             self.outbox_file().display()
         );
         let metrics = &self.metrics;
         anyhow::ensure!(
             !metrics.enabled || metrics.bearer_token.is_some() || metrics.public,
-            "bind = {} is not a loopback address, so /metrics would be readable by anyone: set \
-             metrics.bearer_token, or metrics.public = true for a network only scrapers reach, or \
-             metrics.enabled = false",
-            self.bind
+            "{exposure}, so /metrics would be readable by anyone: set metrics.bearer_token, or \
+             metrics.public = true for a network only scrapers reach, or metrics.enabled = false"
         );
         Ok(())
     }
@@ -184,6 +200,14 @@ mod tests {
             // Loopback addresses, IPv6 too, need neither.
             jail.set_env("DOCSPACE_AUTH__BIND", "[::1]:8092");
             Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            jail.set_env("DOCSPACE_AUTH__PUBLIC_URL", "http://localhost:8092/");
+            Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            // Behind a reverse proxy on this machine, or published under a public name, it is public.
+            let error = refusal(jail, "trusted_proxies = [\"127.0.0.1/32\"]\n");
+            assert!(error.contains("trusted_proxies") && error.contains("sms.development.allow_public"), "{error}");
+            jail.clear_env();
+            let error = refusal(jail, "public_url = \"https://auth.example.com/\"\n");
+            assert!(error.contains("auth.example.com") && error.contains("sms.development.allow_public"), "{error}");
             Ok(())
         });
     }

@@ -66,21 +66,32 @@ impl From<sqlx::Error> for StoreError {
 /// Whether `e` says the database is out of reach rather than that a statement was wrong.
 fn outage(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
             // SQLite's primary result code is the low byte of the extended one. BUSY: another
             // process held the database locked for longer than the timeout.
             Some(_) => db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| {
                 matches!(code & 0xff, SQLITE_BUSY | SQLITE_CANTOPEN | SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL)
             }),
-            // PostgreSQL: class 08 (connection exception), 53 (insufficient resources), 57P0x
-            // (shut down, cannot connect now).
-            None => db
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")),
+            None => db.code().is_some_and(|code| postgres_outage(&code)),
         },
         _ => false,
     }
+}
+
+/// PostgreSQL SQLSTATEs of a server that cannot serve now: class 08 (connection exception, but
+/// not 08P01, a protocol violation: a bug), 53 (insufficient resources), 57P0x (shutting down,
+/// cannot connect now), 57014 (statement timed out), 55P03 (lock not available) and 25006 (a
+/// read-only transaction: a standby after a failover).
+fn postgres_outage(code: &str) -> bool {
+    (code.starts_with("08") && code != "08P01")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || matches!(code, "57014" | "55P03" | "25006")
 }
 
 const SQLITE_BUSY: i32 = 5;
@@ -524,4 +535,40 @@ pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
 
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    /// A database file this process may read but not write: SQLite's own READONLY error, read as
+    /// an outage (503), not a fault of the request (500).
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_written_is_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db.sqlite");
+        let mut writable =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", file.display())).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut writable).await.unwrap();
+        writable.close().await.unwrap();
+        let mut read_only =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", file.display())).await.unwrap();
+        let error = sqlx::query("INSERT INTO t VALUES (1)").execute(&mut read_only).await.unwrap_err();
+        assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
+        // A wrong statement is not an outage.
+        let error = sqlx::query("INSERT INTO missing VALUES (1)").execute(&mut read_only).await.unwrap_err();
+        assert!(matches!(StoreError::from(error), StoreError::Database(_)));
+    }
+
+    #[test]
+    fn postgres_states_of_a_server_that_cannot_serve_are_outages() {
+        for code in ["08006", "08001", "53300", "57P01", "57P03", "57014", "55P03", "25006"] {
+            assert!(postgres_outage(code), "{code}");
+        }
+        for code in ["08P01", "23505", "42P01", "40001"] {
+            assert!(!postgres_outage(code), "{code}");
+        }
+    }
 }

@@ -18,6 +18,9 @@ use super::{
     UsedKey, User, from_millis, to_millis,
 };
 
+/// The least SQLite waits for a connection or the write lock.
+const SQLITE_MIN_WAIT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -25,8 +28,12 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations; `timeout`
-    /// bounds the wait for a connection and for another writer's lock.
+    /// (at least 10 s) bounds the wait for a connection and for another writer's lock.
     pub async fn connect(url: &str, timeout: Duration) -> StoreResult<Self> {
+        // Writers queue for SQLite's one write lock (its busy handler polls; it is no fair queue),
+        // so a burst of requests in this very process can wait seconds: less than this would turn
+        // load into 503s. A file that cannot be read or written fails at once, whatever the wait.
+        let timeout = timeout.max(SQLITE_MIN_WAIT);
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -40,6 +40,10 @@ pub fn test_settings(data: &tempfile::TempDir) -> Settings {
     settings.password_hash.iterations = 1_000;
     // The delivery worker looks for due retries often, so tests wait milliseconds, not seconds.
     settings.delivery.poll_interval_ms = 20;
+    // Tests that put a proxy or a public URL in front read codes from the development outbox and
+    // scrape /metrics openly; the refusals without these are tested in `refusals` and `config`.
+    settings.sms.development.allow_public = true;
+    settings.metrics.public = true;
     settings
 }
 

@@ -145,7 +145,8 @@ async fn a_sqlite_database_another_process_holds_locked_is_a_fast_503_and_recove
 /// With SQLite locked, reads still work (`/health` answers 200); writes fail promptly.
 async fn assert_unavailable_writes(app: &TestApp) {
     let (response, took) = timed(app.send_sms(&login_body())).await;
-    assert!(took < Duration::from_secs(6), "sendsms took {took:?}");
+    // SQLite waits 10 s for the lock (its own writers queue for it too), then gives up.
+    assert!(took < Duration::from_secs(15), "sendsms took {took:?}");
     let body: Value = assert_error(response, 503, "DatabaseUnavailable").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("database"), "{body}");
 }
