@@ -5,6 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use super::envelope::envelope_schema;
+use super::fields::bool_or_string;
+pub use super::fields::{BoolOrString, LoginProvider};
 use crate::auth::{Credentials, PasswordProof};
 use crate::captcha::CaptchaKind;
 use crate::error::Error;
@@ -47,50 +49,6 @@ pub struct AuthRequestsDto {
     #[schema(example = "en-US")]
     pub culture: Option<String>,
 }
-
-/// The `provider` values that mean password login; any other is a third-party provider, which is
-/// answered 400 `ProviderNotSupported`. Documented from [`Self::ALL`], so the document's enum and
-/// [`Self::from_request`] cannot drift apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginProvider {
-    Empty,
-    Email,
-}
-
-impl LoginProvider {
-    pub const ALL: [LoginProvider; 2] = [LoginProvider::Empty, LoginProvider::Email];
-
-    /// The value as documented.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginProvider::Empty => "",
-            LoginProvider::Email => "email",
-        }
-    }
-
-    /// The provider a request names (absent is empty), or `None` for one not accepted: letter case
-    /// and surrounding whitespace are ignored.
-    pub fn from_request(value: Option<&str>) -> Option<Self> {
-        let value = value.unwrap_or("").trim();
-        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(value))
-    }
-}
-
-impl utoipa::PartialSchema for LoginProvider {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(Self::ALL.map(Self::as_str)))
-            .description(Some(
-                "Login provider: empty or `email`, both meaning password login. Letter case and surrounding \
-                 whitespace are ignored (` Email ` is `email`). Any other value (a third-party provider) is \
-                 answered 400 `ProviderNotSupported`.",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for LoginProvider {}
 
 /// Data of a confirmation link that logs a user in (`Auth` confirm key).
 #[derive(Default, Deserialize, ToSchema)]
@@ -252,24 +210,6 @@ pub struct EmailValidationKeyModel {
     #[serde(default, deserialize_with = "bool_or_string")]
     #[schema(value_type = Option<BoolOrString>, example = "false")]
     pub first: Option<bool>,
-}
-
-/// A flag sent as a boolean or as a string: the string `true`, in any letter case, is true; any
-/// other string is false.
-#[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum BoolOrString {
-    Bool(bool),
-    #[schema(example = "true")]
-    String(String),
-}
-
-fn bool_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Option::<BoolOrString>::deserialize(deserializer)? {
-        None => None,
-        Some(BoolOrString::Bool(b)) => Some(b),
-        Some(BoolOrString::String(s)) => Some(s.eq_ignore_ascii_case("true")),
-    })
 }
 
 /// Result of checking a confirmation key: 0 Ok, 1 Invalid, 2 Expired (DocSpace's

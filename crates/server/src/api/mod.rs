@@ -5,6 +5,7 @@ pub mod body;
 pub mod dto;
 pub mod envelope;
 pub mod error;
+pub mod fields;
 pub mod headers;
 pub mod health;
 pub mod metrics;

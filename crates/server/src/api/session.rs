@@ -11,7 +11,8 @@ use crate::session::{COOKIE_NAME, SessionToken};
 /// How session cookies are set; app data.
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
-    /// `Secure` attribute: on when the public URL is https.
+    /// `Secure` attribute: on when the public URL is https (which also turns on
+    /// `Strict-Transport-Security`, see [`super::headers`]).
     pub secure: bool,
 }
 
@@ -75,6 +76,30 @@ pub fn tokens_in_request(req: &HttpRequest) -> Vec<SessionToken> {
         }
     }
     tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn every_token_of_a_request_once_and_at_most_eight() {
+        let req = TestRequest::default()
+            .append_header((AUTHORIZATION, "Bearer a"))
+            .append_header((AUTHORIZATION, "b"))
+            .append_header((AUTHORIZATION, "Basic not-ours"))
+            .append_header(("Cookie", "theme=dark; asc_auth_key=c; asc_auth_key=a"));
+        let tokens =
+            |req: &HttpRequest| tokens_in_request(req).iter().map(|t| t.expose().to_owned()).collect::<Vec<_>>();
+        assert_eq!(tokens(&req.to_http_request()), ["a", "b", "c"]);
+        let mut many = TestRequest::default();
+        for i in 0..20 {
+            many = many.append_header((AUTHORIZATION, format!("t{i}")));
+        }
+        assert_eq!(tokens(&many.to_http_request()).len(), MAX_TOKENS_REVOKED);
+    }
 }
 
 /// Property tests: `Authorization` and `Cookie` are untrusted header bytes.
