@@ -39,7 +39,7 @@ impl Settings {
         anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
         anyhow::ensure!(self.retention_days > 0, "retention_days must be positive");
         if let Some(token) = &self.metrics.bearer_token {
-            anyhow::ensure!(!token.0.is_empty(), "metrics.bearer_token must not be empty");
+            anyhow::ensure!(!token.0.trim().is_empty(), "metrics.bearer_token must not be empty");
         }
         if let Some(twilio) = &self.sms.twilio {
             // An empty token would make anyone's delivery receipts verify.
