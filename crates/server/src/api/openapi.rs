@@ -74,8 +74,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// once here rather than on each handler.
 struct DatabaseOutage;
 
-const DATABASE_UNAVAILABLE: &str = "The database is down, or locked by another program, for longer than \
-`database_timeout_ms` (`DatabaseUnavailable`, `Retry-After: 1`); nothing was changed.";
+const DATABASE_UNAVAILABLE: &str = "The database cannot be used: PostgreSQL unreachable for \
+`database_timeout_ms`, or SQLite unwritable or locked by another program for 10 s \
+(`DatabaseUnavailable`, `Retry-After: 1`); the request may be repeated.";
 
 impl Modify for DatabaseOutage {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -71,8 +71,9 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// When set, scrapers must send `Authorization: Bearer <token>`.
     pub bearer_token: Option<SecretText>,
-    /// Serve `/metrics` without a token on a non-loopback `bind` (for a scraper-only network).
-    /// Without it, such a bind needs `bearer_token` or `enabled = false`.
+    /// Serve `/metrics` without a token on a server others reach (a non-loopback `bind`, a proxy
+    /// in `trusted_proxies`, a public `public_url`), for a scraper-only network. Without it, such
+    /// a server needs `bearer_token` or `enabled = false`.
     pub public: bool,
 }
 
@@ -162,7 +163,8 @@ pub struct SmsSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DevelopmentSettings {
-    /// Let it run on a non-loopback `bind`, where people other than the developer log in.
+    /// Let it run on a server others reach (a non-loopback `bind`, a proxy in `trusted_proxies`,
+    /// a public `public_url`), where people other than the developer log in.
     pub allow_public: bool,
 }
 

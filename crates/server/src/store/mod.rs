@@ -17,8 +17,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Opens the database `url` names (`sqlite:...`, or `postgres://...` / `postgresql://...`) and
-/// applies pending migrations. `timeout` bounds every wait for the database (a connection, a lock
-/// on SQLite): past it a request fails with [`StoreError::Unavailable`] instead of hanging.
+/// applies pending migrations. `timeout` bounds the wait for a connection (on SQLite, at least
+/// 10 s, also for the write lock): past it a request fails with [`StoreError::Unavailable`]
+/// instead of hanging.
 pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     // Errors name the database without its password.

@@ -35,8 +35,8 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (waiting at most `timeout` for a connection) and applies
-    /// pending migrations (sqlx holds an advisory
-    /// lock while migrating, so instances starting together take turns).
+    /// pending migrations (sqlx holds an advisory lock while migrating, so instances starting
+    /// together take turns).
     pub async fn connect(url: &str, timeout: Duration) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
