@@ -66,9 +66,10 @@ pub enum Error {
     InvalidPhone(String),
     #[error("The server is busy; try again in a moment")]
     Busy,
-    /// The database is down or cannot be written; the request may be repeated.
+    /// The database is down or cannot be written; the request may be repeated. The cause goes to
+    /// the log, never to the caller.
     #[error("The database is unavailable; try again in a moment")]
-    DatabaseUnavailable,
+    DatabaseUnavailable(#[source] StoreError),
     /// A provider callback whose signature does not check out.
     #[error("The request signature is invalid")]
     InvalidSignature,
@@ -84,11 +85,7 @@ pub enum Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(source) => {
-                // Operators need the cause; callers only that it is temporary.
-                tracing::error!(error = %source, "database unavailable");
-                Error::DatabaseUnavailable
-            }
+            StoreError::Unavailable(_) => Error::DatabaseUnavailable(e),
             other => Error::Internal(other.into()),
         }
     }
@@ -126,7 +123,7 @@ impl Error {
             Error::PhoneChanged => "PhoneChanged",
             Error::InvalidPhone(_) => "InvalidPhone",
             Error::Busy => "ServerBusy",
-            Error::DatabaseUnavailable => "DatabaseUnavailable",
+            Error::DatabaseUnavailable(_) => "DatabaseUnavailable",
             Error::InvalidSignature => "InvalidSignature",
             Error::NotFound => "NotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",

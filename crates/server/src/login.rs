@@ -241,7 +241,7 @@ fn only_internal_errors(error: Error) -> Error {
         | Error::CaptchaRequired
         | Error::AccountLocked
         | Error::CaptchaUnavailable
-        | Error::DatabaseUnavailable
+        | Error::DatabaseUnavailable(_)
         | Error::Busy => error,
         _ => Error::AuthenticationFailed,
     }

@@ -41,7 +41,7 @@ impl ResponseError for Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::SmsNotConfigured | Error::Busy | Error::CaptchaUnavailable | Error::DatabaseUnavailable => {
+            Error::SmsNotConfigured | Error::Busy | Error::CaptchaUnavailable | Error::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -49,12 +49,15 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Error::Internal(source) = self {
-            tracing::error!(error = format!("{source:#}"), "internal error");
+        // Operators need the cause; callers only the kind.
+        match self {
+            Error::Internal(source) => tracing::error!(error = format!("{source:#}"), "internal error"),
+            Error::DatabaseUnavailable(source) => tracing::error!(error = %source, "database unavailable"),
+            _ => {}
         }
         let status = self.status_code();
         let mut builder = HttpResponse::build(status);
-        if let Error::Busy | Error::DatabaseUnavailable = self {
+        if let Error::Busy | Error::DatabaseUnavailable(_) = self {
             builder.insert_header((RETRY_AFTER, "1"));
         }
         if let Error::RateLimited { retry_after_secs, budget } = self {
