@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use super::envelope::envelope_schema;
-use super::fields::bool_or_string;
 pub use super::fields::{BoolOrString, LoginProvider};
+use super::fields::{bool_or_string, object_only};
 use crate::auth::{Credentials, PasswordProof};
 use crate::captcha::CaptchaKind;
 use crate::error::Error;
@@ -40,6 +40,7 @@ pub struct AuthRequestsDto {
     /// Session-based authentication: the cookie ends with the browser session (ignored by `sendsms`).
     pub session: Option<bool>,
     /// Login-link data (a signed `Auth` confirm key), used instead of `userName` and a password.
+    #[serde(default, deserialize_with = "object_only")]
     pub confirm_data: Option<ConfirmData>,
     /// Kind of CAPTCHA `recaptchaResponse` comes from.
     pub recaptcha_type: Option<RecaptchaType>,
@@ -347,6 +348,22 @@ mod tests {
             Credentials::ConfirmKey { .. }
         ));
         assert!(dto(r#"{"confirmData":{"email":"not-an-email"}}"#).credentials().is_err());
+    }
+
+    /// Found by the property test below: serde's derive reads a struct from an array too, so
+    /// `["", null, " "]` became a confirm key `" "`. Only an object (or null) is `confirmData`.
+    #[test]
+    fn confirm_data_is_an_object_or_nothing() {
+        for body in [r#"{"confirmData":["", null, " "]}"#, r#"{"confirmData":[]}"#, r#"{"confirmData":"k"}"#] {
+            assert!(serde_json::from_str::<AuthRequestsDto>(body).is_err(), "{body}");
+        }
+        assert!(dto(r#"{"confirmData":null}"#).confirm_data.is_none());
+        assert!(dto(r#"{}"#).confirm_data.is_none());
+        let confirm = dto(r#"{"confirmData":{"email":"a@b.c","key":"k","first":true}}"#).confirm_data.unwrap();
+        assert_eq!(
+            (confirm.email.as_deref(), confirm.key.as_deref(), confirm.first),
+            (Some("a@b.c"), Some("k"), Some(true))
+        );
     }
 }
 

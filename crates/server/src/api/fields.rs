@@ -66,3 +66,29 @@ pub fn bool_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
         Some(BoolOrString::String(s)) => Some(s.eq_ignore_ascii_case("true")),
     })
 }
+
+/// An optional nested object, read only from a JSON object (absent or null is `None`): serde's
+/// derive would also read a struct from an array, positionally, a form the document does not declare.
+pub fn object_only<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+    struct ObjectOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    deserializer.deserialize_option(ObjectOnly(std::marker::PhantomData))
+}
