@@ -356,14 +356,19 @@ async fn twilio_receipts_with_a_valid_signature_update_the_message(backend: Back
     let row = &messages(&app).await[0];
     assert_eq!((row.state.as_str(), row.receipt_status.as_deref()), ("delivered", Some("delivered")));
 
-    // A late "sent" receipt does not move a delivered message back.
-    let late = [("MessageSid", "SM77"), ("MessageStatus", "sent")];
-    assert_eq!(post_receipt(&app, &late, &twilio_signature(&late)).await.status(), 204);
-    assert_eq!(messages(&app).await[0].state, "delivered");
+    // Late or repeated receipts, final ones included, do not change a delivered message.
+    let late_undelivered = [("MessageSid", "SM77"), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")];
+    let late_sent = [("MessageSid", "SM77"), ("MessageStatus", "sent")];
+    for late in [&late_undelivered[..], &late_sent, &delivered] {
+        assert_eq!(post_receipt(&app, late, &twilio_signature(late)).await.status(), 204);
+        let row = &messages(&app).await[0];
+        let outcome = (row.state.as_str(), row.receipt_status.as_deref(), row.last_error.as_deref());
+        assert_eq!(outcome, ("delivered", Some("delivered"), None), "after {late:?}");
+    }
     let metrics = metrics(&app).await;
     assert_eq!(
         sample(&metrics, r#"docspace_auth_sms_receipts_total{provider="twilio",status="delivered"}"#),
-        Some(1.0)
+        Some(2.0)
     );
 }
 
@@ -387,6 +392,9 @@ async fn receipts_are_not_found_without_twilio_and_metrics_can_require_a_token(b
     .await;
     let params = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
     assert_error(post_receipt(&app, &params, "x").await, 404, "NotFound").await;
+    // A code in the path: counted under the route's pattern, the code itself kept out of /metrics.
+    let code_login = app.post_raw("/api/2.0/authentication/123456", "application/json", login_body().to_string()).await;
+    assert_error(code_login, 401, "AuthenticationFailed").await;
 
     let anonymous = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_error(anonymous, 401, "AuthenticationFailed").await;
@@ -402,6 +410,14 @@ async fn receipts_are_not_found_without_twilio_and_metrics_can_require_a_token(b
         sample(&text, r#"docspace_auth_http_requests_total{method="POST",route="/sms/receipts/twilio",status="404"}"#),
         Some(1.0)
     );
+    assert_eq!(
+        sample(
+            &text,
+            r#"docspace_auth_http_requests_total{method="POST",route="/api/2.0/authentication/{code}",status="401"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("123456"), "a raw path leaked into /metrics: {text}");
     assert_eq!(sample(&text, r#"docspace_auth_sms_outbox_messages{state="queued"}"#), Some(0.0));
 }
 
