@@ -271,30 +271,67 @@ async fn session_code_and_recaptcha_fields_are_accepted_in_both_forms(backend: B
         body["session"] = json!(true);
         body["code"] = json!("123456");
         body["unknownField"] = json!({"ignored": true});
-        assert_eq!(app.send_sms(&body).await.status(), 200, "recaptchaType {recaptcha}");
+        let codes_before = app.stored_code_count().await;
+        let response = app.send_sms(&body).await;
+        assert_eq!(response.status(), 200, "recaptchaType {recaptcha}");
+        // `session` and `code` are the login step's: sendsms neither starts a session nor redeems.
+        assert!(response.headers().get("set-cookie").is_none(), "sendsms issued a session");
+        assert_eq!(app.stored_code_count().await, codes_before + 1, "exactly one new code per call");
+        assert_eq!(app.outbox().len() as i64, codes_before + 1, "exactly one SMS per call");
     }
+}
+
+/// The webhook provider pointed at a fake gateway that answers every send with 503: messages stay
+/// queued with their texts, and the fake shows what each text was.
+async fn app_with_a_gateway_down(backend: Backend) -> (TestApp, wiremock::MockServer) {
+    let fake = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&fake)
+        .await;
+    let app = spawn_app_with(backend, |s| {
+        s.sms.providers = vec!["webhook".into()];
+        s.sms.webhook =
+            Some(serde_json::from_value(json!({"url": format!("{}/send", fake.uri()), "timeout_ms": 2000})).unwrap());
+        // Never paused: every send reaches the fake, which records its text.
+        s.sms.failover.failures_to_pause = 0;
+    })
+    .await;
+    (app, fake)
 }
 
 #[backend_test]
 async fn neither_codes_nor_passwords_are_stored_in_plain_text(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, fake) = app_with_a_gateway_down(backend).await;
     app.add_alice().await;
-    let mut codes = Vec::new();
     for _ in 0..3 {
         assert_eq!(app.send_sms(&login_body()).await.status(), 200);
-        codes.push(app.last_code());
     }
+    let texts: Vec<String> = fake
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 3, "each SMS was attempted once");
+    // Undelivered, so every text is still in the database: the scan below has something to miss.
+    let rows = app.outbox_rows().await;
+    assert_eq!(rows.iter().filter(|(state, _, has_text, _)| state == "queued" && *has_text).count(), 3, "{rows:?}");
+
     let bytes = app.database_bytes().await;
-    assert!(!bytes.is_empty());
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    // Sanity: the scan reads stored values (the email is kept in clear to look users up).
+    assert!(contains(EMAIL.as_bytes()), "sanity: the scan sees stored data");
     assert!(contains(PHONE_E164.as_bytes()), "sanity: the scan sees stored data");
     assert!(!contains(PASSWORD.as_bytes()), "password stored in plain text");
-    assert!(contains(b"sms_outbox"), "sanity: the outbox table is in the file");
     // Nor what clients send instead of the password, which is as good as the password.
     let client_hash = docspace_auth_server::password::client_hash(PASSWORD, app.auth.hash_params());
     assert!(!contains(client_hash.as_bytes()), "passwordHash stored as sent");
     assert!(!contains(client_hash.to_uppercase().as_bytes()), "passwordHash stored as sent");
-    for code in codes {
+    for text in texts {
+        let code = text.strip_prefix("Code: ").expect("the text is the code");
+        assert!(!contains(text.as_bytes()), "SMS text {text:?} stored in plain text");
         assert!(!contains(code.as_bytes()), "code {code} stored in plain text");
     }
 }
@@ -304,14 +341,24 @@ async fn a_failed_message_can_be_queued_again_while_its_code_is_valid(backend: B
     let app = spawn_app_with(backend, |s| s.delivery.max_attempts = 1).await;
     app.add_alice().await;
     std::fs::create_dir_all(app.outbox_path()).unwrap();
-    assert_eq!(app.send_sms(&login_body()).await.status(), 200);
-    let failed = app.auth.store().list_messages(Some("failed"), 10).await.unwrap();
-    assert_eq!(failed.len(), 1, "one attempt allowed, and it failed");
+    for _ in 0..2 {
+        assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    }
+    let store = app.auth.store();
+    let failed = store.list_messages(Some("failed"), 10).await.unwrap();
+    assert_eq!(failed.len(), 2, "one attempt allowed, and it failed");
 
     std::fs::remove_dir(app.outbox_path()).unwrap();
-    assert!(app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap());
+    assert!(store.retry_message(&failed[0].id, app.auth.now()).await.unwrap());
     assert_eq!(app.wait_for_outbox(1).await[0]["id"], failed[0].id.as_str());
-    assert!(!app.auth.store().retry_message(&failed[0].id, app.auth.now()).await.unwrap(), "sent: nothing to retry");
+    assert!(!store.retry_message(&failed[0].id, app.auth.now()).await.unwrap(), "sent: nothing to retry");
+
+    // Once the code is dead, its message is not queued again. The worker stops first so it cannot
+    // drop the expired text itself: the refusal shown is the retry's own.
+    app.auth.outbox_worker().shutdown().await;
+    app.advance(Duration::seconds(600));
+    assert!(!store.retry_message(&failed[1].id, app.auth.now()).await.unwrap(), "retried after its code expired");
+    assert_eq!(store.list_messages(Some("failed"), 10).await.unwrap().len(), 1, "still failed");
 }
 
 #[backend_test]
@@ -431,13 +478,15 @@ async fn an_sms_whose_code_died_before_delivery_is_never_sent(backend: Backend) 
 async fn expired_bookkeeping_is_purged(backend: Backend) {
     let app = spawn_app(backend).await;
     app.add_alice().await;
-    assert_eq!(app.send_sms(&json!({"userName": EMAIL, "password": "wrong"})).await.status(), 401);
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
+    // After the success, which would clear it: this failure stays until it is purged.
+    assert_eq!(app.send_sms(&json!({"userName": EMAIL, "password": "wrong"})).await.status(), 401);
     let count = |table: &'static str| {
         let app = &app;
         async move { app.query::<(i64,)>(&format!("SELECT COUNT(*) FROM {table}")).await[0].0 }
     };
     assert_eq!(count("send_counters").await, 4);
+    assert_eq!(count("login_failures").await, 1);
     app.advance(Duration::hours(2));
     app.auth.outbox_worker().purge().await.unwrap();
     assert_eq!(count("send_counters").await, 0);
