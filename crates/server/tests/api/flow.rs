@@ -106,6 +106,8 @@ async fn setphone_needs_a_valid_phone_activation_link(backend: Backend) {
     assert_error(app.set_phone(None, "+44 7400 123456").await, 401, "InvalidConfirmKey").await;
     let tampered = good.replace("PhoneActivation", "PhoneAuth");
     assert_error(app.set_phone(Some(&tampered), "+44 7400 123456").await, 401, "InvalidConfirmKey").await;
+    // Bob exists and has no phone either: only the link's binding to Alice refuses him.
+    app.add_user("bob@example.com", None, false).await;
     let other_user = good.replace("alice%40example.com", "bob%40example.com");
     assert_error(app.set_phone(Some(&other_user), "+44 7400 123456").await, 401, "InvalidConfirmKey").await;
     let bad_key = format!("{good}x");
@@ -252,7 +254,19 @@ async fn a_login_link_without_a_second_factor_is_single_use_and_expires(backend:
     app.advance(Duration::seconds(3601));
     let expired = json!({"email": EMAIL, "key": query_value(&fresh, "key"), "first": false});
     assert_error(app.login(&json!({"confirmData": expired})).await, 404, "UserNotFound").await;
-    // Bound to the email it was made for.
-    let other = json!({"email": "bob@example.com", "key": query_value(&link, "key"), "first": false});
-    assert_error(app.login(&json!({"confirmData": other})).await, 404, "UserNotFound").await;
+}
+
+#[backend_test]
+async fn a_login_link_is_bound_to_the_email_it_was_made_for(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.two_factor.sms = false).await;
+    app.add_alice().await;
+    app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
+    let alice = app.auth.store().find_user_by_login(EMAIL).await.unwrap().unwrap();
+    // Alice's link, unused and fresh, presented for Bob, who exists.
+    let key = query_value(&app.auth.login_link(&alice), "key");
+    let for_bob = json!({"email": "bob@example.com", "key": key, "first": false});
+    assert_error(app.login(&json!({"confirmData": for_bob})).await, 404, "UserNotFound").await;
+    // The same key is still good for Alice: the refusal was the email's.
+    let for_alice = json!({"email": EMAIL, "key": key, "first": false});
+    assert!(json_of(app.login(&json!({"confirmData": for_alice})).await).await["response"]["token"].is_string());
 }
