@@ -346,7 +346,7 @@ async fn a_failed_message_can_be_queued_again_while_its_code_is_valid(backend: B
     }
     let store = app.auth.store();
     let failed = store.list_messages(Some("failed"), 10).await.unwrap();
-    assert_eq!(failed.len(), 2, "one attempt allowed, and it failed");
+    assert_eq!(failed.len(), 2, "one attempt allowed each, and it failed");
 
     std::fs::remove_dir(app.outbox_path()).unwrap();
     assert!(store.retry_message(&failed[0].id, app.auth.now()).await.unwrap());
