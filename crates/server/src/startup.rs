@@ -67,7 +67,7 @@ pub async fn build_auth_service(settings: &Settings, clock: Arc<dyn Clock>) -> a
         None => store.portal_setting_or_init(PASSWORD_SALT_KEY, &random_hex(16)).await?,
     };
     let metrics = Arc::new(Metrics::new());
-    let sms = SmsSender::from_settings(settings, metrics.clone())?;
+    let sms = SmsSender::from_settings(settings, metrics.clone(), clock.clone())?;
     let outbox = Arc::new(Outbox::new(
         store.clone(),
         secret.clone(),

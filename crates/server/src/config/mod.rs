@@ -460,12 +460,21 @@ mod tests {
             assert_eq!(twilio.base_url.as_str(), "https://api.twilio.com/");
             assert!(!format!("{s:?}").contains("0123456789"), "Debug must not print provider secrets");
             let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-            let sender = crate::sms::SmsSender::from_settings(&s, metrics.clone()).map_err(|e| e.to_string())?;
+            let sender = crate::sms::SmsSender::from_settings(
+                &s,
+                metrics.clone(),
+                std::sync::Arc::new(crate::clock::SystemClock),
+            )
+            .map_err(|e| e.to_string())?;
             assert_eq!(sender.describe(), ["twilio", "development"]);
 
             jail.set_env("DOCSPACE_AUTH__SMS__PROVIDERS", "[vonage, twilio]");
             let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
-            let error = crate::sms::SmsSender::from_settings(&s, metrics).err().expect("no [sms.vonage]").to_string();
+            let error =
+                crate::sms::SmsSender::from_settings(&s, metrics, std::sync::Arc::new(crate::clock::SystemClock))
+                    .err()
+                    .expect("no [sms.vonage]")
+                    .to_string();
             assert!(error.contains("[sms.vonage] is not configured"), "{error}");
             assert!(error.contains("DOCSPACE_AUTH__SMS__VONAGE__"), "{error}");
             Ok(())

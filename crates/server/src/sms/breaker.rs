@@ -4,11 +4,12 @@
 //! answer about one number (it is invalid, or this provider will not send there) is no failure, so
 //! one unlucky number cannot pause a provider for everyone. After the pause one message is let through as a trial; its outcome
 //! closes the circuit or pauses the provider again. The state is per process: each instance
-//! learns of an outage from its own attempts.
+//! learns of an outage from its own attempts. Time is the app's [`Clock`](crate::clock::Clock)'s, so
+//! tests can move it.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,12 +34,12 @@ enum State {
     },
     /// Skipped until the instant; then one trial is let through.
     Open {
-        until: Instant,
+        until: DateTime<Utc>,
     },
     /// A trial message is out since the instant; others skip the provider until it answers (or,
     /// should the trial never report back, until another pause has passed).
     Trial {
-        since: Instant,
+        since: DateTime<Utc>,
     },
 }
 
@@ -54,7 +55,7 @@ impl CircuitBreaker {
     }
 
     /// Whether a message may be sent through the provider now (taking the trial slot if due).
-    pub fn allows(&self, now: Instant) -> bool {
+    pub fn allows(&self, now: DateTime<Utc>) -> bool {
         let mut state = self.state.lock().expect("breaker lock");
         match *state {
             State::Closed { .. } => true,
@@ -76,7 +77,7 @@ impl CircuitBreaker {
     }
 
     /// The provider failed; true when this pauses it.
-    pub fn failed(&self, now: Instant) -> bool {
+    pub fn failed(&self, now: DateTime<Utc>) -> bool {
         let mut state = self.state.lock().expect("breaker lock");
         let failures = match *state {
             State::Closed { failures } => failures + 1,
@@ -93,7 +94,7 @@ impl CircuitBreaker {
     }
 
     fn pause(&self) -> Duration {
-        Duration::from_secs(u64::from(self.settings.pause_seconds))
+        Duration::seconds(i64::from(self.settings.pause_seconds))
     }
 
     /// Whether the provider is being skipped (for the metrics gauge).
@@ -109,30 +110,30 @@ mod tests {
     #[test]
     fn pauses_after_failures_in_a_row_then_lets_one_trial_through() {
         let breaker = CircuitBreaker::new(FailoverSettings { failures_to_pause: 3, pause_seconds: 10 });
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         assert!(!breaker.failed(t0));
         breaker.succeeded(); // a success in between resets the count
         assert!(!breaker.failed(t0));
         assert!(!breaker.failed(t0));
         assert!(breaker.allows(t0));
         assert!(breaker.failed(t0), "third failure in a row pauses");
-        assert!(!breaker.allows(t0 + Duration::from_secs(9)));
-        assert!(breaker.allows(t0 + Duration::from_secs(10)), "the trial");
-        assert!(!breaker.allows(t0 + Duration::from_secs(10)), "only one trial at a time");
-        assert!(breaker.failed(t0 + Duration::from_secs(10)), "a failed trial pauses again");
-        assert!(!breaker.allows(t0 + Duration::from_secs(19)));
-        assert!(breaker.allows(t0 + Duration::from_secs(20)));
+        assert!(!breaker.allows(t0 + Duration::seconds(9)));
+        assert!(breaker.allows(t0 + Duration::seconds(10)), "the trial");
+        assert!(!breaker.allows(t0 + Duration::seconds(10)), "only one trial at a time");
+        assert!(breaker.failed(t0 + Duration::seconds(10)), "a failed trial pauses again");
+        assert!(!breaker.allows(t0 + Duration::seconds(19)));
+        assert!(breaker.allows(t0 + Duration::seconds(20)));
         // A trial that never reports back (its task was cancelled) lapses after another pause.
-        assert!(!breaker.allows(t0 + Duration::from_secs(29)));
-        assert!(breaker.allows(t0 + Duration::from_secs(30)));
+        assert!(!breaker.allows(t0 + Duration::seconds(29)));
+        assert!(breaker.allows(t0 + Duration::seconds(30)));
         breaker.succeeded();
-        assert!(breaker.allows(t0 + Duration::from_secs(30)) && !breaker.is_paused());
+        assert!(breaker.allows(t0 + Duration::seconds(30)) && !breaker.is_paused());
     }
 
     #[test]
     fn zero_never_pauses() {
         let breaker = CircuitBreaker::new(FailoverSettings { failures_to_pause: 0, pause_seconds: 10 });
-        let now = Instant::now();
+        let now = Utc::now();
         for _ in 0..10 {
             assert!(!breaker.failed(now));
         }

@@ -11,7 +11,6 @@ pub mod text;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +19,7 @@ use uuid::Uuid;
 pub use development::DevelopmentOutbox;
 
 use self::breaker::{CircuitBreaker, FailoverSettings};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::phone::MobilePhone;
@@ -134,25 +134,32 @@ struct Slot {
 pub struct SmsSender {
     slots: Arc<Vec<Slot>>,
     metrics: Arc<Metrics>,
+    /// The breakers' time.
+    clock: Arc<dyn Clock>,
 }
 
 impl SmsSender {
-    pub fn new(providers: Vec<Arc<dyn SmsProvider>>, failover: FailoverSettings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        providers: Vec<Arc<dyn SmsProvider>>,
+        failover: FailoverSettings,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let slots = providers
             .into_iter()
             .map(|provider| Slot { provider, breaker: CircuitBreaker::new(failover.clone()) })
             .collect();
-        Self { slots: Arc::new(slots), metrics }
+        Self { slots: Arc::new(slots), metrics, clock }
     }
 
-    pub fn from_settings(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &Settings, metrics: Arc<Metrics>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let providers = settings
             .sms
             .providers
             .iter()
             .map(|name| providers::build(name, settings))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self::new(providers, settings.sms.failover.clone(), metrics))
+        Ok(Self::new(providers, settings.sms.failover.clone(), metrics, clock))
     }
 
     pub fn is_configured(&self) -> bool {
@@ -178,7 +185,7 @@ impl SmsSender {
         let mut skipped = false;
         for slot in self.slots.iter() {
             let name = slot.provider.name();
-            if !slot.breaker.allows(Instant::now()) {
+            if !slot.breaker.allows(self.clock.now()) {
                 skipped = true;
                 continue;
             }
@@ -202,7 +209,7 @@ impl SmsSender {
                     last_refusal = Some(Undelivered { provider: Some(name), error });
                 }
                 SendError::Unavailable(_) | SendError::Rejected(_) => {
-                    if slot.breaker.failed(Instant::now()) {
+                    if slot.breaker.failed(self.clock.now()) {
                         tracing::warn!(provider = name, "SMS provider paused after repeated failures");
                     }
                     self.metrics
@@ -303,7 +310,7 @@ mod tests {
     fn sender(providers: Vec<Arc<dyn SmsProvider>>, failures_to_pause: u32) -> (SmsSender, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
         let failover = FailoverSettings { failures_to_pause, pause_seconds: 3600 };
-        (SmsSender::new(providers, failover, metrics.clone()), metrics)
+        (SmsSender::new(providers, failover, metrics.clone(), Arc::new(crate::clock::SystemClock)), metrics)
     }
 
     #[tokio::test]

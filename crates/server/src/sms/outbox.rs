@@ -194,12 +194,8 @@ impl Outbox {
         Ok(())
     }
 
-    /// Exponential backoff with jitter: between half and all of `first * 2^(attempts-1)`, capped.
     fn backoff(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(20);
-        let full = self.settings.first_retry_ms.saturating_mul(1 << exponent).min(self.settings.max_retry_ms).max(1);
-        let jittered = rand::rng().random_range(full / 2..=full);
-        Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
+        backoff(&self.settings, attempts)
     }
 
     /// The worker: delivers whatever is due, drops dead texts, then waits for the poll interval,
@@ -282,5 +278,35 @@ impl Outbox {
                 "SMS sends still under way at shutdown; they will be retried after their lease"
             );
         }
+    }
+}
+
+/// Exponential backoff with jitter: between half and all of `first * 2^(attempts-1)`, capped.
+fn backoff(settings: &DeliverySettings, attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    let full = settings.first_retry_ms.saturating_mul(1 << exponent).min(settings.max_retry_ms).max(1);
+    let jittered = rand::rng().random_range(full / 2..=full);
+    Duration::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each retry waits between half and all of its full backoff (doubling from `first_retry_ms`,
+    /// capped at `max_retry_ms`), and the jitter spreads over that whole range.
+    #[test]
+    fn backoff_doubles_is_capped_and_jitters_between_half_and_all_of_it() {
+        let settings = DeliverySettings { first_retry_ms: 1_000, max_retry_ms: 60_000, ..Default::default() };
+        let full = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000];
+        for (attempts, full) in (1..).zip(full) {
+            let waits: Vec<i64> = (0..200).map(|_| backoff(&settings, attempts).num_milliseconds()).collect();
+            let (shortest, longest) = (*waits.iter().min().unwrap(), *waits.iter().max().unwrap());
+            assert!(shortest >= full / 2 && longest <= full, "attempt {attempts}: {shortest}..{longest} ms");
+            // 200 draws all in one half of the range would be a missing jitter, not bad luck.
+            assert!(shortest < full * 3 / 4 && longest > full * 3 / 4, "attempt {attempts}: {shortest}..{longest} ms");
+        }
+        // Huge attempt counts neither overflow nor exceed the cap.
+        assert!(backoff(&settings, u32::MAX).num_milliseconds() <= 60_000);
     }
 }

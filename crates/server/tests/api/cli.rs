@@ -105,3 +105,117 @@ fn an_account_locked_by_failed_logins_is_listed_and_unlocked(backend: Backend) {
     let (ok, out) = docspace_auth(&["user", "unlock", "--email", "nobody@example.com"]);
     assert!(!ok && out.contains("no user"), "{out}");
 }
+
+/// The binary on one data directory (and, on PostgreSQL, one database), for commands and a server.
+struct Cli {
+    data: tempfile::TempDir,
+    database: Option<PgDatabase>,
+}
+
+impl Cli {
+    fn new(backend: Backend) -> Self {
+        Self { data: tempfile::tempdir().unwrap(), database: backend.fresh_database() }
+    }
+
+    fn command(&self) -> std::process::Command {
+        binary::docspace_auth(self.data.path(), self.database.as_ref())
+    }
+
+    /// Runs a command with `stdin` as its standard input; whether it succeeded, and what it printed.
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> (bool, String) {
+        use std::io::Write as _;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        self.run_with_stdin(args, "")
+    }
+
+    /// Runs a command that must succeed; what it printed.
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, out) = self.run(args);
+        assert!(ok, "{args:?}: {out}");
+        out
+    }
+
+    /// The development outbox: the SMS the server sent.
+    fn outbox(&self) -> std::path::PathBuf {
+        self.data.path().join("sms-outbox.jsonl")
+    }
+}
+
+async fn send_sms(server: &binary::Server, email: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/2.0/authentication/sendsms", server.base))
+        .json(&serde_json::json!({"userName": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[backend_test]
+async fn a_password_from_stdin_logs_in_and_a_user_added_disabled_cannot(backend: Backend) {
+    let cli = Cli::new(backend);
+    let (ok, out) = cli.run_with_stdin(
+        &["user", "add", "--email", "bob@example.com", "--password-stdin", "--phone", PHONE],
+        "pw from stdin\n",
+    );
+    assert!(ok, "{out}");
+    cli.ok(&["user", "add", "--email", "carol@example.com", "--password", "pw", "--phone", PHONE, "--disabled"]);
+    let server = binary::Server::start(cli.command());
+
+    // The password is the line read, without its line ending.
+    assert_eq!(send_sms(&server, "bob@example.com", "pw from stdin").await.status(), 200);
+    assert_error(send_sms(&server, "carol@example.com", "pw").await, 403, "UserDisabled").await;
+}
+
+#[backend_test]
+async fn set_phone_clear_leaves_the_user_without_a_phone(backend: Backend) {
+    let cli = Cli::new(backend);
+    cli.ok(&["user", "add", "--email", EMAIL, "--password", PASSWORD, "--phone", PHONE]);
+    let out = cli.ok(&["user", "set-phone", "--email", EMAIL, "--clear"]);
+    assert!(out.contains("phone removed"), "{out}");
+    let server = binary::Server::start(cli.command());
+
+    assert_error(send_sms(&server, EMAIL, PASSWORD).await, 400, "MobilePhoneRequired").await;
+    assert!(!cli.outbox().exists(), "no SMS sent");
+}
+
+#[backend_test]
+async fn outbox_retry_has_a_failed_message_delivered(backend: Backend) {
+    let cli = Cli::new(backend);
+    cli.ok(&["user", "add", "--email", EMAIL, "--password", PASSWORD, "--phone", PHONE]);
+    // The development provider fails while its file is a directory; one attempt, and it fails for good.
+    std::fs::create_dir(cli.outbox()).unwrap();
+    let mut command = cli.command();
+    command.env("DOCSPACE_AUTH__DELIVERY__MAX_ATTEMPTS", "1").env("DOCSPACE_AUTH__DELIVERY__POLL_INTERVAL_MS", "20");
+    let server = binary::Server::start(command);
+    assert_eq!(send_sms(&server, EMAIL, PASSWORD).await.status(), 200);
+    let failed = cli.ok(&["outbox", "list", "--state", "failed"]);
+    assert!(failed.contains("1 message(s)"), "{failed}");
+    let id = failed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+
+    std::fs::remove_dir(cli.outbox()).unwrap();
+    let out = cli.ok(&["outbox", "retry", &id]);
+    assert!(out.contains("queued again"), "{out}");
+
+    // The running server's worker delivers it.
+    let delivered =
+        wait_until(|| async { std::fs::read_to_string(cli.outbox()).ok().filter(|t| t.ends_with('\n')) }).await;
+    let delivered = delivered.expect("the retried message was delivered");
+    let message: serde_json::Value = serde_json::from_str(delivered.lines().next().unwrap()).unwrap();
+    assert_eq!((message["id"].as_str(), message["to"].as_str()), (Some(id.as_str()), Some(PHONE_E164)));
+    let (ok, out) = cli.run(&["outbox", "retry", &id]);
+    assert!(!ok && out.contains("is not a failed message"), "a sent message is not retried: {out}");
+}

@@ -59,8 +59,8 @@ async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_res
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // A little longer, so a duplicate delivery would have time to show.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Every message recorded sent: none can be claimed again, so no duplicate can follow.
+    wait_for_sent(command, 3).await;
     let delivered: Vec<serde_json::Value> =
         std::fs::read_to_string(&outbox).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     second.kill();
@@ -83,6 +83,13 @@ fn outbox_list(mut command: Command, state: Option<&str>) -> String {
     }
     let list = command.output().unwrap();
     String::from_utf8_lossy(&list.stdout).into_owned()
+}
+
+/// Waits until `n` messages are recorded sent (a final state: no worker claims them again).
+async fn wait_for_sent(command: impl Fn() -> Command, n: usize) {
+    let sent = format!("{n} message(s)");
+    let reached = wait_until(|| async { outbox_list(command(), "sent").contains(&sent).then_some(()) }).await;
+    reached.unwrap_or_else(|| panic!("never {sent} sent: {}", outbox_list(command(), "sent")));
 }
 
 fn add_alice(mut command: Command) {
@@ -156,7 +163,7 @@ async fn a_process_killed_mid_send_leaves_nothing_undelivered_and_retries_with_t
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&fake).await;
     let mut second = Server::start(with_webhook(command(), &fake, 2));
     let requests = wait_for_requests(&fake, 3).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    wait_for_sent(command, 3).await;
     let requests_after = fake.received_requests().await.unwrap();
     second.kill();
 

@@ -181,20 +181,51 @@ impl TestApp {
         self.query("SELECT state, attempts, payload IS NOT NULL, last_error FROM sms_outbox ORDER BY created_at").await
     }
 
-    /// Waits (a bounded while) until the development outbox holds `n` messages.
+    /// Waits until the development outbox holds `n` messages (returning as soon as it does).
     pub async fn wait_for_outbox(&self, n: usize) -> Vec<Value> {
-        for _ in 0..200 {
-            let outbox = self.outbox();
-            if outbox.len() >= n {
-                return outbox;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let reached = wait_until(|| async { Some(self.outbox()).filter(|outbox| outbox.len() >= n) }).await;
+        reached.unwrap_or_else(|| panic!("the outbox never reached {n} messages: {:?}", self.outbox()))
+    }
+
+    /// Waits until every outbox row is in a final state (nothing queued or being sent: no worker
+    /// can claim one again, so nothing more will be sent); returns the rows.
+    pub async fn wait_for_settled_outbox(&self) -> Vec<(String, i64, bool, Option<String>)> {
+        let settled = |rows: &Vec<(String, i64, bool, Option<String>)>| {
+            rows.iter().all(|(state, ..)| state != "queued" && state != "sending")
+        };
+        match wait_until(|| async { Some(self.outbox_rows().await).filter(settled) }).await {
+            Some(rows) => rows,
+            None => panic!("the outbox never settled: {:?}", self.outbox_rows().await),
         }
-        panic!("the outbox never reached {n} messages: {:?}", self.outbox());
+    }
+
+    /// Asserts no message is due for an attempt now (on the app's clock): the worker would find
+    /// nothing to send. Claims nothing when right; an attempt when wrong, which the caller sees.
+    pub async fn assert_nothing_due(&self) {
+        let attempted = self.auth.outbox_worker().deliver_one(None).await.expect("the store answers");
+        assert!(!attempted, "a message was due for another attempt: {:?}", self.outbox_rows().await);
     }
 
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
+    }
+}
+
+/// How long a test waits for something the system does on its own; generous, for a loaded CI.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` every 10 ms until it yields a value (returned at once), for up to [`PATIENCE`];
+/// `None` if it never did.
+pub async fn wait_until<T, F: std::future::Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -20,5 +20,6 @@ mod outage;
 mod phone_binding;
 mod refusals;
 mod retention;
+mod schedule;
 mod send_sms;
 mod store_concurrency;

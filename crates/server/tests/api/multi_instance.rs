@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use docspace_auth_server::crypto::random_hex;
 use docspace_auth_server::store::{PostgresStore, Store};
@@ -185,14 +184,10 @@ async fn two_workers_deliver_every_message_exactly_once() {
 
     // The provider is back: both instances' workers race for the messages.
     std::fs::remove_dir(&pair.outbox).unwrap();
-    for _ in 0..1500 {
-        if pair.store.list_messages(Some("sent"), 100).await.unwrap().len() == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // A little longer, so a duplicate delivery would have time to show.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all_sent = || async { (pair.store.list_messages(Some("sent"), 100).await.unwrap().len() == 20).then_some(()) };
+    wait_until(all_sent).await.expect("every message recorded sent");
+    // Every message is recorded sent (a final state no worker claims again): the deliveries are all
+    // there will be.
     let mut deliveries: HashMap<String, usize> = HashMap::new();
     for message in pair.delivered() {
         *deliveries.entry(message["id"].as_str().unwrap().to_owned()).or_default() += 1;

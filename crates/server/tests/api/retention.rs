@@ -117,14 +117,11 @@ async fn insert_many(app: &TestApp, into: &str, n: u32, select: &str) {
 /// Waits until the purge the server runs as it starts has run (it reports every table), so that
 /// it cannot run beside the test's own.
 async fn wait_for_the_first_purge(app: &TestApp) {
-    for _ in 0..500 {
+    let purged = || async {
         let metrics = app.auth.metrics().render(app.auth.store().as_ref()).await.unwrap();
-        if metrics.lines().filter(|l| l.starts_with("docspace_auth_rows_purged_total{")).count() == 8 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the server never ran its first purge");
+        (metrics.lines().filter(|l| l.starts_with("docspace_auth_rows_purged_total{")).count() == 8).then_some(())
+    };
+    wait_until(purged).await.expect("the server never ran its first purge");
 }
 
 #[backend_test]

@@ -179,9 +179,8 @@ async fn a_failing_provider_delays_the_sms_but_never_loses_it(backend: Backend) 
     app.advance(Duration::seconds(2));
     let outbox = app.wait_for_outbox(1).await;
     assert_eq!(outbox[0]["to"], PHONE_E164);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rows = app.wait_for_settled_outbox().await;
     assert_eq!(app.outbox().len(), 1, "delivered once");
-    let rows = app.outbox_rows().await;
     assert_eq!((rows[0].0.as_str(), rows[0].1, rows[0].2), ("sent", 2, false), "sent, and its text dropped");
 }
 
@@ -193,13 +192,7 @@ async fn an_sms_whose_code_expired_is_not_sent(backend: Backend) {
     assert_eq!(app.send_sms(&login_body()).await.status(), 200);
     std::fs::remove_dir(app.outbox_path()).unwrap();
     app.advance(Duration::seconds(601));
-    for _ in 0..100 {
-        if app.outbox_rows().await[0].0 == "failed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let rows = app.outbox_rows().await;
+    let rows = app.wait_for_settled_outbox().await;
     assert_eq!((rows[0].0.as_str(), rows[0].2), ("failed", false), "{rows:?}");
     assert!(app.outbox().is_empty());
 }
@@ -462,13 +455,7 @@ async fn an_sms_whose_code_died_before_delivery_is_never_sent(backend: Backend) 
 
     std::fs::remove_dir(app.outbox_path()).unwrap();
     app.advance(Duration::seconds(5));
-    for _ in 0..100 {
-        if app.outbox_rows().await.iter().all(|r| r.0 != "queued") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let rows = app.outbox_rows().await;
+    let rows = app.wait_for_settled_outbox().await;
     assert_eq!(rows[1].0, "failed", "{rows:?}");
     assert!(!rows[1].2, "its text is dropped");
     assert!(app.outbox().is_empty(), "a dead code's SMS is not sent");
