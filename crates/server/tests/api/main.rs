@@ -18,6 +18,7 @@ mod headers;
 mod helpers;
 mod login;
 mod login_by_id;
+mod logs;
 mod multi_instance;
 mod outage;
 mod phone_binding;
