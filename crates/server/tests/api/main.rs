@@ -16,6 +16,7 @@ mod flow;
 mod forwarded;
 mod headers;
 mod helpers;
+mod link_race;
 mod login;
 mod login_by_id;
 mod logs;
