@@ -58,11 +58,11 @@ async fn sixteen_logins_with_one_link_start_one_session(backend: Backend) {
 }
 
 #[backend_test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_codes_with_one_link_start_one_session(backend: Backend) {
+async fn concurrent_codes_with_one_link_start_one_session_and_use_it_up(backend: Backend) {
     let app = spawn_app_with(backend, no_blocking).await;
     app.add_alice().await;
     let confirm = alices_link(&app).await;
-    // Six live codes, each sent for the link: only the link can stop a second session.
+    // Six live codes, each sent for the link.
     let mut codes = Vec::new();
     for sent in 1..=6 {
         assert_eq!(app.send_sms(&json!({"confirmData": confirm})).await.status(), 200);
@@ -81,4 +81,6 @@ async fn concurrent_codes_with_one_link_start_one_session(backend: Backend) {
     };
     assert_eq!((won, outcomes.iter().filter(refused).count()), (1, 5), "{outcomes:?}");
     assert_eq!(sessions(&app).await, 1);
+    // The winner used the link up: it sends no further code.
+    assert_error(app.send_sms(&json!({"confirmData": confirm})).await, 404, "UserNotFound").await;
 }
