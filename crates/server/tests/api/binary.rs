@@ -25,13 +25,14 @@ pub struct Server {
 
 impl Server {
     /// Runs `serve` on an ephemeral port with `command`'s settings, once it listens.
-    pub fn start(mut command: Command) -> Self {
-        let mut child = command
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+    pub fn start(command: Command) -> Self {
+        Self::start_logging_to(command, Stdio::null())
+    }
+
+    /// `start`, with the server's log (its stderr) going to `log`.
+    pub fn start_logging_to(mut command: Command, log: impl Into<Stdio>) -> Self {
+        let mut child =
+            command.args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("the server printed its address").unwrap();
         let base = first.strip_prefix("docspace-auth listening on ").expect("start-up line").to_owned();
