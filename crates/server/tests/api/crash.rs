@@ -88,8 +88,8 @@ fn outbox_list(mut command: Command, state: Option<&str>) -> String {
 /// Waits until `n` messages are recorded sent (a final state: no worker claims them again).
 async fn wait_for_sent(command: impl Fn() -> Command, n: usize) {
     let sent = format!("{n} message(s)");
-    let reached = wait_until(|| async { outbox_list(command(), "sent").contains(&sent).then_some(()) }).await;
-    reached.unwrap_or_else(|| panic!("never {sent} sent: {}", outbox_list(command(), "sent")));
+    let reached = wait_until(|| async { outbox_list(command(), Some("sent")).contains(&sent).then_some(()) }).await;
+    reached.unwrap_or_else(|| panic!("never {sent} sent: {}", outbox_list(command(), Some("sent"))));
 }
 
 fn add_alice(mut command: Command) {
