@@ -7,8 +7,8 @@
 //!
 //! becomes the function as written plus `mod sends_a_code { sqlite, postgres }`, two `#[tokio::test]`s
 //! (or plain `#[test]`s for a function that is not `async`) that hand it `Backend::Sqlite` and
-//! `Backend::Postgres` through `crate::backend::Backend::run` / `run_sync`, which skip or fail the
-//! PostgreSQL one when no server is reachable. Attribute arguments (`flavor = "multi_thread"`) go
+//! `Backend::Postgres` through `crate::backend::Backend::run` / `run_sync`, which fail the PostgreSQL
+//! one when no server is reachable, or skip it when `DOCSPACE_AUTH_SKIP_POSTGRES=1` opts out. Attribute arguments (`flavor = "multi_thread"`) go
 //! to `tokio::test`.
 //!
 //! Written on `proc_macro` alone: it only needs the function's name and whether it is `async`.

@@ -216,6 +216,11 @@ async fn outbox_retry_has_a_failed_message_delivered(backend: Backend) {
     let delivered = delivered.expect("the retried message was delivered");
     let message: serde_json::Value = serde_json::from_str(delivered.lines().next().unwrap()).unwrap();
     assert_eq!((message["id"].as_str(), message["to"].as_str()), (Some(id.as_str()), Some(PHONE_E164)));
+    // Recorded sent (the file is written just before), then a second retry is refused.
+    let sent = wait_until(|| async {
+        Some(cli.ok(&["outbox", "list", "--state", "sent"])).filter(|l| l.contains("1 message(s)"))
+    });
+    sent.await.expect("the retried message was recorded sent");
     let (ok, out) = cli.run(&["outbox", "retry", &id]);
     assert!(!ok && out.contains("is not a failed message"), "a sent message is not retried: {out}");
 }

@@ -53,17 +53,12 @@ async fn messages_queued_when_the_process_is_killed_are_delivered_once_after_res
     // The provider is back; a new process delivers what the dead one acknowledged.
     std::fs::remove_dir(&outbox).unwrap();
     let mut second = Server::start(with_outbox(command(), &outbox));
-    for _ in 0..1500 {
-        if std::fs::read_to_string(&outbox).map(|t| t.lines().count()).unwrap_or(0) >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    // Every message recorded sent: none can be claimed again, so no duplicate can follow.
+    // Every message recorded sent, then a graceful stop, which lets any send still under way (a
+    // duplicate, were claims not exclusive) finish before the file is read.
     wait_for_sent(command, 3).await;
+    second.terminate();
     let delivered: Vec<serde_json::Value> =
         std::fs::read_to_string(&outbox).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    second.kill();
     assert_eq!(delivered.len(), 3, "every acknowledged SMS, once: {delivered:?}");
     let ids: std::collections::HashSet<_> = delivered.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 3, "no message twice");

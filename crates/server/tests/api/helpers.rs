@@ -201,6 +201,7 @@ impl TestApp {
 
     /// Asserts no message is due for an attempt now (on the app's clock): the worker would find
     /// nothing to send. Claims nothing when right; an attempt when wrong, which the caller sees.
+    /// Stop the worker first (`outbox_worker().shutdown()`), or it may claim a due message first.
     pub async fn assert_nothing_due(&self) {
         let attempted = self.auth.outbox_worker().deliver_one(None).await.expect("the store answers");
         assert!(!attempted, "a message was due for another attempt: {:?}", self.outbox_rows().await);

@@ -142,14 +142,17 @@ async fn a_sqlite_database_another_process_holds_locked_is_a_fast_503_and_recove
     assert_recovered(&app, 0).await;
 }
 
-/// With SQLite locked, reads still work (`/health` answers 200, promptly: it only reads); writes
-/// fail promptly.
+/// With SQLite locked, reads still work (`/health` and `/metrics` answer 200, promptly: they only
+/// read); writes fail promptly.
 async fn assert_unavailable_writes(app: &TestApp) {
     let (response, took) = timed(async { app.http.get(app.url("/health")).send().await.unwrap() }).await;
     assert!(took < Duration::from_secs(6), "health took {took:?}");
     assert_eq!(response.status(), 200);
     let body = json_of(response).await;
     assert_eq!((&body["response"]["status"], &body["statusCode"]), (&Value::from("ok"), &Value::from(200)), "{body}");
+    let (response, took) = timed(async { app.http.get(app.url("/metrics")).send().await.unwrap() }).await;
+    assert!(took < Duration::from_secs(6), "metrics took {took:?}");
+    assert_eq!(response.status(), 200, "metrics only read");
 
     let (response, took) = timed(app.send_sms(&login_body())).await;
     // SQLite waits 10 s for the lock (its own writers queue for it too), then gives up.
