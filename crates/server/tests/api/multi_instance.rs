@@ -263,15 +263,22 @@ async fn a_login_link_raced_across_instances_starts_one_session() {
         ("DOCSPACE_AUTH__BRUTE_FORCE__ACCOUNT_LOCK_AFTER", "0"),
     ];
     let Some(pair) = Pair::start_with(&[(EMAIL, PHONE)], &settings).await else { return };
-    let body = json!({"confirmData": {"email": EMAIL, "key": pair.login_link_key(EMAIL), "first": false}});
-    let logins = (0..16).map(|i| {
-        let request = pair.http.post(format!("{}/api/2.0/authentication", pair.instance(i).base)).json(&body);
-        async move { json_of(request.send().await.unwrap()).await }
-    });
-    let answers = join_all(logins).await;
-    let won: Vec<&Value> = answers.iter().filter(|a| a["response"]["token"].is_string()).collect();
-    let used = answers.iter().filter(|a| a["statusCode"] == 404 && a["error"]["type"] == "UserNotFound").count();
-    assert_eq!((won.len(), used), (1, 15), "{answers:?}");
-    let token = won[0]["response"]["token"].as_str().unwrap();
-    assert!(pair.is_authenticated(&pair.a, token).await && pair.is_authenticated(&pair.b, token).await);
+    // Three links (keys carry their second, so each round waits for a new one): the race shows on
+    // every run, not only when the requests happen to overlap.
+    let mut previous = String::new();
+    for round in 1..=3 {
+        let key = wait_until(|| async { Some(pair.login_link_key(EMAIL)).filter(|k| *k != previous) }).await;
+        previous = key.expect("a new login link");
+        let body = json!({"confirmData": {"email": EMAIL, "key": previous, "first": false}});
+        let logins = (0..16).map(|i| {
+            let request = pair.http.post(format!("{}/api/2.0/authentication", pair.instance(i).base)).json(&body);
+            async move { json_of(request.send().await.unwrap()).await }
+        });
+        let answers = join_all(logins).await;
+        let won: Vec<&Value> = answers.iter().filter(|a| a["response"]["token"].is_string()).collect();
+        let used = answers.iter().filter(|a| a["statusCode"] == 404 && a["error"]["type"] == "UserNotFound").count();
+        assert_eq!((won.len(), used), (1, 15), "round {round}: {answers:?}");
+        let token = won[0]["response"]["token"].as_str().unwrap();
+        assert!(pair.is_authenticated(&pair.a, token).await && pair.is_authenticated(&pair.b, token).await);
+    }
 }
