@@ -226,17 +226,16 @@ impl Outbox {
         }
     }
 
-    /// [`Outbox::purge`] at once and then every minute, until [`Outbox::shutdown`] (which cuts a
-    /// purge short between or inside batches: each batch commits or rolls back whole).
+    /// [`Outbox::purge`] at once and then every minute, until [`Outbox::shutdown`], which waits
+    /// for a purge under way rather than cutting it off. A future dropped after sqlx's `BEGIN
+    /// IMMEDIATE` ran but before its answer was read leaves the pooled connection inside that
+    /// transaction (sqlx rolls back only when the answer cannot be delivered), holding SQLite's
+    /// write lock: the next writer got "database is locked" in CI after a shutdown. Batches are
+    /// short, so the wait is too.
     async fn purge_every_minute(self: Arc<Self>) {
         loop {
-            tokio::select! {
-                () = self.stopping.cancelled() => return,
-                result = self.purge() => {
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, "could not purge expired rows");
-                    }
-                }
+            if let Err(e) = self.purge().await {
+                tracing::error!(error = %e, "could not purge expired rows");
             }
             tokio::select! {
                 () = self.stopping.cancelled() => return,
