@@ -118,14 +118,8 @@ fn with_webhook(command: Command, fake: &MockServer, lease_seconds: u32) -> Comm
 
 /// Waits (a bounded while) until the fake has received `n` requests.
 async fn wait_for_requests(fake: &MockServer, n: usize) -> Vec<wiremock::Request> {
-    for _ in 0..1500 {
-        let requests = fake.received_requests().await.unwrap();
-        if requests.len() >= n {
-            return requests;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the fake gateway never got {n} requests");
+    let enough = || async { Some(fake.received_requests().await.unwrap()).filter(|r| r.len() >= n) };
+    wait_until(enough).await.unwrap_or_else(|| panic!("the fake gateway never got {n} requests"))
 }
 
 #[backend_test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,6 +210,19 @@ impl TestApp {
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
+
+    /// The stored user with this login (email or id); it must exist.
+    pub async fn user(&self, login: &str) -> docspace_auth_server::store::User {
+        self.auth.store().find_user_by_login(login).await.unwrap().unwrap()
+    }
+}
+
+/// Brute-force limits out of the way, for tests of concurrent requests: they are counted before
+/// they are checked and would otherwise be refused 429 (see `brute_force`), hiding what is tested.
+pub fn no_blocking(settings: &mut Settings) {
+    settings.brute_force.max_failures = 1000;
+    settings.brute_force.account_captcha_after = 1000;
+    settings.brute_force.account_lock_after = 0;
 }
 
 /// How long a test waits for something the system does on its own; generous, for a loaded CI.

@@ -5,21 +5,11 @@
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use docspace_auth_server::config::Settings;
-
 use crate::helpers::*;
-
-/// Brute-force limits out of the way: the concurrent requests are counted before they are checked
-/// and would otherwise be refused 429 (see `brute_force`), hiding what the key does.
-fn no_blocking(settings: &mut Settings) {
-    settings.brute_force.max_failures = 1000;
-    settings.brute_force.account_captcha_after = 1000;
-    settings.brute_force.account_lock_after = 0;
-}
 
 /// `confirmData` for a fresh login link to Alice.
 async fn alices_link(app: &TestApp) -> Value {
-    let user = app.auth.store().find_user_by_login(EMAIL).await.unwrap().unwrap();
+    let user = app.user(EMAIL).await;
     let link = url::Url::parse(&app.auth.login_link(&user)).unwrap();
     let key = link.query_pairs().find(|(k, _)| k == "key").unwrap().1.into_owned();
     json!({"email": EMAIL, "key": key, "first": false})

@@ -267,12 +267,7 @@ async fn sessions_expire(backend: Backend) {
 #[backend_test]
 async fn only_one_of_concurrent_redemptions_of_a_code_wins(backend: Backend) {
     // Many losers from one address would also trip brute-force accounting: out of the way.
-    let app = spawn_app_with(backend, |s| {
-        s.brute_force.max_failures = 100;
-        s.brute_force.account_captcha_after = 100;
-        s.brute_force.account_lock_after = 1_000;
-    })
-    .await;
+    let app = spawn_app_with(backend, no_blocking).await;
     app.add_alice().await;
     // passwordHash, not password: no request waits for password hashing, so all race for the code.
     let hash = docspace_auth_server::password::client_hash(PASSWORD, app.auth.hash_params());

@@ -7,18 +7,12 @@ use crate::helpers::*;
 
 const CODE: &str = "/api/2.0/authentication/code";
 
-impl TestApp {
-    async fn user_id(&self, email: &str) -> String {
-        self.auth.store().find_user_by_login(email).await.unwrap().unwrap().id
-    }
-}
-
 #[backend_test]
 async fn the_user_id_sends_the_code_to_that_users_phone_and_logs_that_user_in(backend: Backend) {
     let app = spawn_app(backend).await;
     app.add_user("bob@example.com", Some("+44 7400 123456"), false).await;
     app.add_alice().await;
-    let id = app.user_id(EMAIL).await;
+    let id = app.user(EMAIL).await.id;
 
     let by_id = json!({"userName": id, "password": PASSWORD});
     assert_eq!(app.send_sms(&by_id).await.status(), 200);
@@ -41,7 +35,7 @@ async fn the_user_id_sends_the_code_to_that_users_phone_and_logs_that_user_in(ba
 async fn a_code_sent_by_id_is_redeemed_by_email_and_the_other_way_round(backend: Backend) {
     let app = spawn_app(backend).await;
     app.add_alice().await;
-    let id = app.user_id(EMAIL).await;
+    let id = app.user(EMAIL).await.id;
     for (send_as, redeem_as) in [(id.as_str(), EMAIL), (EMAIL, id.as_str())] {
         let sent = app.outbox().len();
         assert_eq!(app.send_sms(&json!({"userName": send_as, "password": PASSWORD})).await.status(), 200);
