@@ -47,15 +47,12 @@ impl Client {
 
     /// The code of the `n`th SMS (from 1), once delivered.
     async fn code(&self, n: usize) -> String {
-        for _ in 0..1500 {
+        let delivered = || async {
             let text = std::fs::read_to_string(&self.outbox).unwrap_or_default();
-            if let Some(line) = text.lines().nth(n - 1) {
-                let message: Value = serde_json::from_str(line).unwrap();
-                return message["text"].as_str().unwrap().trim_start_matches("Code: ").to_owned();
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("SMS {n} was never delivered");
+            text.lines().nth(n - 1).map(|line| serde_json::from_str::<Value>(line).unwrap())
+        };
+        let message = wait_until(delivered).await.unwrap_or_else(|| panic!("SMS {n} was never delivered"));
+        message["text"].as_str().unwrap().trim_start_matches("Code: ").to_owned()
     }
 }
 
